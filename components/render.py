@@ -1,0 +1,175 @@
+"""Render every file that lands on a machine: the hub's and each leaf's cloud-config.
+
+Pure: plain values in, text out. The templates live in `cloud-init/` as files a reviewer can
+read; each node's folder holds `cloud-config.yaml.j2` (everything but write_files) and
+`files.yaml` (which files, from which template, with owner, mode and timing). The result is
+parsed and dumped as YAML here, so quoting and indentation are never hand-made.
+"""
+
+from __future__ import annotations
+
+import gzip
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+from components.keys import SshKeyPair
+from components.model import HubConfig, LeafConfig
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "cloud-init"
+EC2_USER_DATA_LIMIT = 16 * 1024
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """How the UUCP link runs; the benchmarks (benchmarks/) chose these defaults."""
+
+    protocol: str = "i"
+    # A pty on the hub's side avoids a fixed 2 s sleep of uucico closing a non-tty port,
+    # but needs `pty` in the key's options; with it EscapeChar none is vital.
+    pty: bool = False
+    # Postfix's uucp pipe: without -r, uux starts uucico to call the hub at once.
+    uux_flags: str = "-n -z"
+    free_space: int = 64 * 1024 * 1024
+    uucp_config_lines: tuple[str, ...] = ()
+
+    def sys_lines(self, command_path: str) -> list[str]:
+        """The sys-entry lines both ends share, about what a call may do."""
+        return [
+            f"protocol {self.protocol}",
+            "commands rmail",
+            f"command-path {command_path}",
+            "send-request no",
+            "sequence true",
+            f"free-space {self.free_space}",
+            "max-remote-debug none",
+        ]
+
+    @property
+    def leaf_sys_lines(self) -> list[str]:
+        return self.sys_lines("/usr/sbin /usr/bin /bin")
+
+    @property
+    def hub_sys_lines(self) -> list[str]:
+        # The hub's rmail checks that the calling leaf owns the envelope sender.
+        return self.sys_lines("/usr/local/lib/mailmesh/bin")
+
+    @property
+    def key_options(self) -> str:
+        return ",pty" if self.pty else ""
+
+
+DEFAULT_TUNING = Tuning()
+
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(TEMPLATES),
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+    autoescape=False,
+)
+
+
+def render_hub_user_data(
+    hub: HubConfig,
+    host_key: SshKeyPair,
+    admin_public_key: str,
+    tuning: Tuning = DEFAULT_TUNING,
+) -> str:
+    """The hub's user-data; it does not depend on the leaves."""
+    settings = {"sysLines": tuning.hub_sys_lines, "keyOptions": tuning.key_options}
+    context = {
+        "hub": hub,
+        "host_key": host_key,
+        "admin_public_key": admin_public_key,
+        "tuning": tuning,
+        "settings": settings,
+        "relay_nexthop": relay_nexthop(hub),
+        "relay_auth": bool(hub.relay and hub.relay.username),
+    }
+    return _cloud_config("hub", context)
+
+
+def render_leaf_user_data(
+    leaf: LeafConfig,
+    hub: HubConfig,
+    hub_address: str,
+    hub_host_public_key: str,
+    keypair: SshKeyPair,
+    password: str,
+    poll_interval: int,
+    tuning: Tuning = DEFAULT_TUNING,
+) -> str:
+    context = {
+        "leaf": leaf,
+        "hub": hub,
+        "hub_address": hub_address,
+        "hub_host_public_key": hub_host_public_key,
+        "keypair": keypair,
+        "password": password,
+        "poll_interval": poll_interval,
+        "tuning": tuning,
+    }
+    return _cloud_config("leaf", context)
+
+
+def compress_user_data(user_data: str) -> bytes:
+    """gzip as cloud-init reads it (EC2 counts its 16 KB after compression); mtime 0 keeps
+    the bytes identical run after run."""
+    return gzip.compress(user_data.encode(), compresslevel=9, mtime=0)
+
+
+def relay_nexthop(hub: HubConfig) -> str:
+    """Postfix relayhost form: brackets skip the MX lookup; IPv6 needs the ipv6: prefix."""
+    if hub.relay is None:
+        return ""
+    host = hub.relay.host
+    try:
+        if ipaddress.ip_address(host).version == 6:
+            host = f"ipv6:{host}"
+    except ValueError:
+        pass
+    return f"[{host}]:{hub.relay.port}"
+
+
+def _cloud_config(node: str, context: dict[str, Any]) -> str:
+    config = yaml.safe_load(_env.get_template(f"{node}/cloud-config.yaml.j2").render(context))
+    config["write_files"] = _write_files(node, context)
+    body = yaml.dump(config, Dumper=_LiteralDumper, sort_keys=False, width=1000)
+    return "#cloud-config\n" + body
+
+
+def _write_files(node: str, context: dict[str, Any]) -> list[dict[str, Any]]:
+    manifest = yaml.safe_load((TEMPLATES / node / "files.yaml").read_text())
+    entries = []
+    for item in manifest:
+        if "when" in item and not context[item["when"]]:
+            continue
+        entry = {
+            "path": item["path"],
+            "owner": item.get("owner", "root:root"),
+            "permissions": item["permissions"],
+            "content": _env.get_template(f"{node}/{item['template']}").render(context),
+        }
+        if item.get("defer"):
+            entry["defer"] = True
+        entries.append(entry)
+    return entries
+
+
+class _LiteralDumper(yaml.SafeDumper):
+    """Multi-line strings as `|` blocks, so the user-data reads like the files it writes."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    if "\n" in value:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
+
+
+_LiteralDumper.add_representer(str, _represent_str)
