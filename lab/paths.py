@@ -1,0 +1,58 @@
+"""Where the lab keeps things, and the fixed names and addresses of its network.
+
+Read from the environment at call time so tests and CI can point the lab elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+SUITE = "bookworm"
+PREFIX = "mmlab"  # every netns, cgroup and machine the lab makes starts with this
+SWITCH_NETNS = f"{PREFIX}-sw"
+BRIDGE = f"{PREFIX}br0"
+SWITCH_ADDRESS = "10.77.0.1"
+PREFIXLEN = 24
+LAB_SUBNET = f"10.77.0.0/{PREFIXLEN}"
+REPO_PORT = 8080
+REPO_URL = f"http://{SWITCH_ADDRESS}:{REPO_PORT}/"
+NODE_IFACE = "eth0"  # the veth end inside a node's netns; cloud-init configures it
+
+
+def cache_dir() -> Path:
+    """Built once and kept across runs: the base root and the .deb repository."""
+    return Path(os.environ.get("MAILMESH_LAB_CACHE", "/var/cache/uucp-mailmesh"))
+
+
+def run_dir() -> Path:
+    """Per-run state: node overlays, logs, the state file."""
+    return Path(os.environ.get("MAILMESH_LAB_RUN", "/var/lib/uucp-mailmesh-lab"))
+
+
+def base_dir() -> Path:
+    return cache_dir() / f"base-{SUITE}"
+
+
+def debs_dir() -> Path:
+    return cache_dir() / f"debs-{SUITE}"
+
+
+def nodes_dir() -> Path:
+    return run_dir() / "nodes"
+
+
+def logs_dir() -> Path:
+    return run_dir() / "logs"
+
+
+def state_file() -> Path:
+    return run_dir() / "state.json"
+
+
+def netns_path(netns: str) -> Path:
+    return Path("/run/netns") / netns
+
+
+def node_netns(name: str) -> str:
+    return f"{PREFIX}-{name}"

@@ -1,0 +1,74 @@
+"""Remove everything the lab made, from its state file and from what is found on the host.
+
+Idempotent and tolerant of a partial or missing state file: processes are also found by their
+command lines (which name the lab's own directories), netns by the lab's prefix, mounts by
+the run directory.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+
+from lab import cgroups, net, paths, procs, state
+from lab.mounts import mounts_under, unmount_under
+
+
+@dataclass
+class TeardownReport:
+    processes: list[int] = field(default_factory=list)
+    mounts: list[str] = field(default_factory=list)
+    netns: list[str] = field(default_factory=list)
+    leftovers: list[str] = field(default_factory=list)  # what could not be removed
+
+
+def _is_lab_process(argv: list[str]) -> bool:
+    if argv[0].endswith("systemd-nspawn"):
+        return any(a.startswith(f"--directory={paths.nodes_dir()}/") for a in argv)
+    return "http.server" in argv and str(paths.debs_dir()) in argv
+
+
+def lab_processes() -> list[int]:
+    return procs.find(_is_lab_process)
+
+
+def leftovers() -> list[str]:
+    """What of the lab still exists on the host: empty after a complete teardown."""
+    found = [f"process {pid}: {' '.join(procs.cmdline(pid))}" for pid in lab_processes()]
+    found += [f"mount {point}" for point in mounts_under(paths.run_dir())]
+    found += [f"mount {point}" for point in _scratch_mounts()]
+    found += [f"netns {netns}" for netns in net.lab_netns()]
+    found += [f"cgroup {group}" for group in cgroups.lab_cgroups()]
+    return found
+
+
+def _scratch_mounts() -> list:
+    # the repository fetch's throwaway overlays (lab.repo.fetch_debs)
+    return [p for p in mounts_under(paths.cache_dir()) if p.parent.name.startswith("repo-build-")]
+
+
+def down() -> TeardownReport:
+    report = TeardownReport()
+    recorded = state.read()
+    targets: list[tuple[int, int | None]] = []
+    for entry in recorded["nodes"].values():
+        if isinstance(entry, dict) and entry.get("pid"):
+            targets.append((entry["pid"], entry.get("start")))
+    server = recorded["repo_server"]
+    if isinstance(server, dict) and server.get("pid"):
+        targets.append((server["pid"], server.get("start")))
+    known = {pid for pid, _ in targets}
+    targets += [(pid, None) for pid in lab_processes() if pid not in known]
+    # Only after the containers are gone can their roots be unmounted.
+    report.processes = procs.terminate(targets)
+    report.mounts = [str(p) for p in unmount_under(paths.run_dir())]
+    for point in _scratch_mounts():
+        report.mounts += [str(p) for p in unmount_under(point)]
+    for netns in net.lab_netns():
+        net.delete_netns(netns)
+        report.netns.append(netns)
+    cgroups.remove_all()
+    shutil.rmtree(paths.nodes_dir(), ignore_errors=True)
+    state.remove()
+    report.leftovers = leftovers()
+    return report
