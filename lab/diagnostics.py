@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lab.node import Node, exec_in
+from lab.shell import run
 
 # One nsenter call; each section names its source.
 SCRIPT = r"""
@@ -40,7 +41,13 @@ def diagnostics(node: Node, lines: int = 40) -> str:
         node.upper / "var/log/uucp/Log",
         node.upper / "var/log/mail.log",
     ]
-    return head + "".join(_tail(path, lines) for path in sources if path.is_file())
+    text = head + "".join(_tail(path, lines) for path in sources if path.is_file())
+    journal = node.upper / "var/log/journal"
+    if journal.is_dir():  # the host's journalctl reads the node's journal files
+        proc = run(["journalctl", "-q", "--no-pager", f"--directory={journal}",
+                    "-u", "postfix@-", "-n", str(lines)], check=False, timeout=30)
+        text += f"== journalctl -u postfix@- ({journal})\n" + proc.stdout.decode(errors="replace")
+    return text
 
 
 def _tail(path: Path, lines: int) -> str:

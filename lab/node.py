@@ -107,7 +107,8 @@ def prepare(
             seed.meta_data(node.instance_id, node.hostname),
             seed.network_config(node.address),
         )
-    seed.write_name_service(node.root, base, {node.hostname: node.address, **hosts})
+    own = {node.hostname: node.address, node.name: node.address}  # `hostname -f` works
+    seed.write_name_service(node.root, base, {**own, **hosts})
 
 
 def nspawn_argv(node: Node) -> list[str]:

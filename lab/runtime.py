@@ -94,9 +94,11 @@ class Lab:
     ) -> Node:
         """Boot a fresh node with user_data verbatim as its NoCloud user-data.
 
-        hosts (name -> address) become the node's /etc/hosts entries, with hostname (default:
-        name) -> address added. Returns at once; see wait_ready()."""
+        hosts (name -> address) become the node's /etc/hosts entries, with its name and
+        hostname (default: name) -> address added. Returns at once; see wait_ready()."""
         node.check_name(name)
+        if name in self.nodes and self.nodes[name].running():
+            raise ValueError(f"node {name} is running: stop() or restart() it first")
         self._check_address(name, address)
         if not net.switch_ready():
             self.start_switch()

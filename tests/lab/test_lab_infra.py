@@ -1,0 +1,178 @@
+"""The lab itself, booted for real: the internet node plus one trivial node, on the lab
+bridge, installing from the lab repository; then a reboot and a teardown from outside."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lab import paths, teardown
+from lab.runtime import INTERNET_FQDN, INTERNET_USER_DATA, Lab
+
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root (netns, mounts, nspawn)"),
+]
+
+ROOT = Path(__file__).resolve().parents[2]
+INTERNET = "10.77.0.2"
+NODE = "n1"
+NODE_ADDRESS = "10.77.0.11"
+# Trivial on purpose: what the lab must carry is the packages, from the lab repository. The
+# runcmd line counts how often per-instance modules ran (once, also after a reboot).
+NODE_USER_DATA = b"""#cloud-config
+packages: [postfix, openssh-server]
+runcmd:
+  - echo ran >> /root/runcmd.count
+"""
+HOSTS = {INTERNET_FQDN: INTERNET, NODE: NODE_ADDRESS}
+
+PY_CONNECT = """
+import socket, sys, time
+started = time.monotonic()
+try:
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5).close()
+    result = "connected"
+except OSError as exc:
+    result = type(exc).__name__ + ":" + str(exc.errno)
+print(result, round(time.monotonic() - started, 3))
+"""
+
+PY_SEND = """
+import smtplib, sys, time
+started = time.monotonic()
+body = "Subject: lab\\r\\nFrom: root@n1\\r\\nTo: bob@internet.test\\r\\n\\r\\n" + sys.argv[1]
+with smtplib.SMTP("internet.test", 25, timeout=10) as smtp:
+    smtp.sendmail("root@n1", ["bob@internet.test"], body + "\\r\\n")
+print(round(time.monotonic() - started, 3))
+"""
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    the_lab = Lab()
+    try:
+        the_lab.down()  # whatever an earlier crashed run left
+        the_lab.ensure_base()
+        the_lab.start_switch()
+        the_lab.boot_internet(INTERNET, hosts={NODE: NODE_ADDRESS})
+        the_lab.boot(NODE, NODE_ADDRESS, NODE_USER_DATA, hosts=HOSTS)
+        ready = the_lab.wait_ready(timeout=300)
+        for name, verdict in ready.items():
+            assert verdict.ok, f"{name}: {verdict.status}\n{the_lab.diagnostics(name)}"
+        yield the_lab
+    finally:
+        report = the_lab.down()
+        assert report.leftovers == []
+
+
+def run_in(lab: Lab, node: str, *argv: str, input: bytes | None = None) -> str:
+    proc = lab.exec(node, argv, input=input, timeout=60)
+    assert proc.returncode == 0, proc.stderr.decode() + lab.diagnostics(node)
+    return proc.stdout.decode()
+
+
+def test_base_lacks_what_nodes_must_install(lab: Lab) -> None:
+    status = (paths.base_dir() / "var/lib/dpkg/status").read_text()
+    installed = {
+        stanza.split("\n", 1)[0].removeprefix("Package: ")
+        for stanza in status.split("\n\n")
+        if "Status: install ok installed" in stanza
+    }
+    assert {"cloud-init", "systemd-sysv", "sudo", "cron", "locales"} <= installed
+    assert not {"postfix", "uucp", "openssh-server", "openssh-client"} & installed
+    assert (paths.base_dir() / "etc/machine-id").read_text() == ""
+
+
+def test_cloud_init_done_without_failed_units(lab: Lab) -> None:
+    ready = lab.wait_ready(timeout=60)
+    assert {name: (r.status, r.failed_units) for name, r in ready.items()} == {
+        "internet": ("done", []),
+        NODE: ("done", []),
+    }
+    installed = run_in(lab, NODE, "dpkg-query", "-W", "-f=${Package} ${Status}\\n",
+                       "postfix", "openssh-server")
+    assert installed.count("install ok installed") == 2
+
+
+def test_user_data_passes_schema(lab: Lab) -> None:
+    for name, data in (("internet", INTERNET_USER_DATA.read_bytes()), (NODE, NODE_USER_DATA)):
+        run_in(lab, NODE, "sh", "-c", "cat > /tmp/user-data", input=data)
+        proc = lab.exec(NODE, ["cloud-init", "schema", "--config-file", "/tmp/user-data"])
+        assert proc.returncode == 0, f"{name}: {(proc.stdout + proc.stderr).decode()}"
+
+
+def test_nodes_reach_nothing_beyond_the_lab(lab: Lab) -> None:
+    routes = run_in(lab, NODE, "ip", "route", "show", "table", "all")
+    assert "default" not in routes
+    assert run_in(lab, NODE, "ip", "-6", "route", "show", "default").strip() == ""
+    reached = run_in(lab, NODE, "python3", "-c", PY_CONNECT, paths.SWITCH_ADDRESS,
+                     str(paths.REPO_PORT))
+    assert reached.startswith("connected"), reached
+    # TEST-NET-1: with no route the kernel refuses at once; no packet leaves the node.
+    outside, seconds = run_in(lab, NODE, "python3", "-c", PY_CONNECT, "192.0.2.1", "80").split()
+    assert outside == "OSError:101" and float(seconds) < 1, outside  # ENETUNREACH
+
+
+def test_names_resolve_and_misses_fail_fast(lab: Lab) -> None:
+    assert run_in(lab, NODE, "getent", "hosts", INTERNET_FQDN).split()[0] == INTERNET
+    started = time.monotonic()
+    miss = lab.exec(NODE, ["getent", "hosts", "no-such-host.example"])
+    assert miss.returncode == 2 and time.monotonic() - started < 2
+    # sshd and the ssh client on the node: a refused login must come back at once, not after
+    # DNS timeouts (reverse lookups of the client, the server's name).
+    started = time.monotonic()
+    ssh = lab.exec(NODE, ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+                          "-o", "UserKnownHostsFile=/dev/null", f"nobody@{NODE}", "true"])
+    assert b"Permission denied" in ssh.stderr, ssh.stderr
+    assert time.monotonic() - started < 3
+
+
+def test_mail_over_smtp_lands_in_alices_maildir(lab: Lab) -> None:
+    token = uuid.uuid4().hex
+    seconds = float(run_in(lab, NODE, "python3", "-c", PY_SEND, token))
+    assert seconds < 2  # Postfix's smtpd does not stall on the client's reverse lookup
+    deadline = time.monotonic() + 30
+    while True:
+        found = lab.exec("internet", ["grep", "-rl", token, "/home/alice/Maildir/new"])
+        if found.returncode == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert found.returncode == 0, lab.diagnostics("internet")
+    owner = run_in(lab, "internet", "stat", "-c", "%U", found.stdout.decode().split()[0])
+    assert owner.strip() == "alice"
+
+
+def test_restart_keeps_the_instance(lab: Lab) -> None:
+    before = run_in(lab, NODE, "cat", "/var/lib/cloud/data/instance-id")
+    lab.restart(NODE)
+    verdict = lab.wait_ready([NODE], timeout=120)[NODE]
+    assert verdict.ok, verdict.detail + lab.diagnostics(NODE)
+    assert run_in(lab, NODE, "cat", "/var/lib/cloud/data/instance-id") == before
+    assert run_in(lab, NODE, "cat", "/root/runcmd.count") == "ran\n"  # not run again
+    assert run_in(lab, NODE, "systemctl", "is-active", "postfix@-").strip() == "active"
+
+
+def test_down_from_another_process_with_partial_state(lab: Lab) -> None:
+    # As after a crash: the state file lost the node and the server; `down` must still find
+    # them (by their command lines, the netns prefix, the run dir's mounts).
+    recorded = json.loads(paths.state_file().read_text())
+    recorded["nodes"].pop(NODE)
+    recorded["repo_server"] = None
+    paths.state_file().write_text(json.dumps(recorded))
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "lab", "down"], cwd=ROOT, capture_output=True,
+                          timeout=120)
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert teardown.leftovers() == []
+    assert not paths.state_file().exists()
+    assert elapsed < 30
