@@ -5,12 +5,13 @@ stack file's config, and writes what every machine would get (user-data), what e
 registration would run on the hub, and every resource with its inputs. The lab boots its nodes
 from these files; the tests compare renders.
 
-    render_stack(stack_file, out_dir, show_secrets=False, secrets_file=None) -> RenderResult
+    render_stack(stack_file, out_dir, show_secrets=False, secrets_file=None, stack_name=None)
+        -> RenderResult
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from offline_render.evaluate import Evaluation, ProgramError, StackOutput, evaluate
@@ -48,9 +49,13 @@ class RenderResult:
 
 
 def evaluate_stack_file(
-    stack_file: str | Path, secrets_file: str | Path | None = None
+    stack_file: str | Path,
+    secrets_file: str | Path | None = None,
+    stack_name: str | None = None,
 ) -> tuple[StackFile, Evaluation]:
     stack = load_stack_file(stack_file, secrets_file)
+    if stack_name is not None:
+        stack = replace(stack, stack=stack_name)
     evaluation = evaluate(
         stack.config,
         stack=stack.stack,
@@ -66,13 +71,16 @@ def render_stack(
     out_dir: str | Path,
     show_secrets: bool = False,
     secrets_file: str | Path | None = None,
+    stack_name: str | None = None,
 ) -> RenderResult:
     """Evaluate the stack file and write the render to out_dir.
 
+    The stack is named after the file (Pulumi.<stack>.yaml) unless `stack_name` is given:
+    URNs contain it, so renders of two files compare resource by resource only under one name.
     Raises StackFileError (unreadable stack file, encrypted values without a secrets file) or
     ProgramError (the program rejected the config) before writing anything.
     """
-    stack, evaluation = evaluate_stack_file(stack_file, secrets_file)
+    stack, evaluation = evaluate_stack_file(stack_file, secrets_file, stack_name)
     out = Path(out_dir)
     written = write_render(evaluation, out, stack=stack.stack, show_secrets=show_secrets)
     return RenderResult(
