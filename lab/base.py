@@ -15,6 +15,7 @@ from pathlib import Path
 
 from lab import paths
 from lab.mirrors import host_mirrors
+from lab.mounts import mounts_under
 from lab.rootcmd import run_in_root
 from lab.shell import run
 
@@ -69,6 +70,9 @@ def ensure_base(force: bool = False) -> Path:
     base = paths.base_dir()
     if base_is_current(base) and not force:
         return base
+    if mounts_under(paths.nodes_dir()):
+        # Overlays over a base that changes under them misbehave in undefined ways.
+        raise RuntimeError("nodes are running on the old base: `python -m lab down` first")
     base.parent.mkdir(parents=True, exist_ok=True)
     for stale in base.parent.glob(f"{base.name}.tmp-*"):  # an interrupted build
         shutil.rmtree(stale, ignore_errors=True)

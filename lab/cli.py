@@ -15,7 +15,7 @@ from lab.runtime import Lab
 
 def _base(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    root = Lab().ensure_base()
+    root = Lab().ensure_base(force=args.force)
     print(f"base {root} and repository {paths.debs_dir()} ready "
           f"in {time.monotonic() - started:.0f} s")
     return 0
@@ -31,7 +31,7 @@ def _down(args: argparse.Namespace) -> int:
 
 
 def _shell(args: argparse.Namespace) -> int:
-    target = Lab.attach()._node(args.node)
+    target = Lab.attach().get(args.node)
     argv = node.nsenter_argv(
         node.leader(target), ["bash", "--login"], {"TERM": os.environ.get("TERM", "xterm")}
     )
@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log every command")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("base", help="build (or find cached) the base root and the package repo")
+    base = sub.add_parser("base", help="build (or find cached) the base root and package repo")
+    base.add_argument("--force", action="store_true", help="rebuild even if cached")
     sub.add_parser("down", help="tear down every node, netns, mount and the repo server")
     sub.add_parser("status", help="print the state file and what of the lab exists")
     shell = sub.add_parser("shell", help="a login shell inside a node")

@@ -30,7 +30,7 @@ class Readiness:
 
 
 def _status(output: str) -> str | None:
-    found = re.findall(r"^status: (\S+)", output, re.MULTILINE)
+    found = re.findall(r"^status: (.+?)\s*$", output, re.MULTILINE)
     return found[-1] if found else None
 
 
@@ -57,7 +57,7 @@ def wait_one(node: Node, timeout: float) -> Readiness:
             return verdict("dead", str(exc))
         status = _status(proc.stdout.decode(errors="replace"))
         early = time.monotonic() - started < DISABLED_GRACE
-        if status in (None, "not", "running") or (status == "disabled" and early):
+        if status in (None, "not run", "running") or (status == "disabled" and early):
             time.sleep(0.2)  # init not up yet (no cloud-init binary in sight, no generator)
             continue
         break

@@ -56,11 +56,13 @@ class Lab:
     def ensure_host_tools(self) -> list[str]:
         return hosttools.ensure_host_tools()
 
-    def ensure_base(self, packages: tuple[str, ...] = repo.NODE_PACKAGES) -> Path:
-        """Host tools, the base root and the package repository; all cached."""
+    def ensure_base(
+        self, packages: tuple[str, ...] = repo.NODE_PACKAGES, force: bool = False
+    ) -> Path:
+        """Host tools, the base root and the package repository; cached unless force."""
         self.ensure_host_tools()
-        root = base.ensure_base()
-        repo.ensure_repo(packages)
+        root = base.ensure_base(force=force)
+        repo.ensure_repo(packages, force=force)
         return root
 
     # -- network ----------------------------------------------------------------------------
@@ -124,7 +126,7 @@ class Lab:
     def restart(self, target: Node | str) -> Node:
         """Stop and boot again from the same upper dir and seed (same instance-id): a reboot.
         cloud-init runs again, but its per-instance modules do not."""
-        old = self._node(target)
+        old = self.get(target)
         self.stop(old)
         return self._launch(old, None, fresh=False)
 
@@ -142,7 +144,7 @@ class Lab:
         self, nodes: Iterable[Node | str] | None = None, timeout: float = 600.0
     ) -> dict[str, ready.Readiness]:
         """Wait until cloud-init finished on each node (all at once); name -> Readiness."""
-        targets = [self._node(n) for n in (self.nodes.values() if nodes is None else nodes)]
+        targets = [self.get(n) for n in (self.nodes.values() if nodes is None else nodes)]
         return ready.wait_ready(targets, timeout)
 
     def exec(
@@ -155,20 +157,20 @@ class Lab:
         check: bool = False,
     ) -> subprocess.CompletedProcess[bytes]:
         """Run argv as root inside the node; CommandError on failure if check."""
-        proc = node.exec_in(self._node(target), argv, input=input, timeout=timeout, env=env)
+        proc = node.exec_in(self.get(target), argv, input=input, timeout=timeout, env=env)
         if check and proc.returncode != 0:
             raise CommandError(proc)
         return proc
 
     def stop(self, target: Node | str) -> None:
         """Power the node off; its upper dir stays (restart() boots it again)."""
-        stopped = self._node(target)
+        stopped = self.get(target)
         node.stop(stopped)
         with state.update() as st:
             st["nodes"].pop(stopped.name, None)
 
     def diagnostics(self, target: Node | str, lines: int = 40) -> str:
-        return diagnostics(self._node(target), lines)
+        return diagnostics(self.get(target), lines)
 
     def down(self) -> teardown.TeardownReport:
         """Remove every node, the switch, the server: everything the lab made (any process)."""
@@ -184,7 +186,8 @@ class Lab:
 
     # -- helpers ----------------------------------------------------------------------------
 
-    def _node(self, target: Node | str) -> Node:
+    def get(self, target: Node | str) -> Node:
+        """The node itself, or the one of that name."""
         if isinstance(target, Node):
             return target
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from lab import cgroups, net, paths, procs, state
 from lab.mounts import mounts_under, unmount_under
@@ -42,7 +43,7 @@ def leftovers() -> list[str]:
     return found
 
 
-def _scratch_mounts() -> list:
+def _scratch_mounts() -> list[Path]:
     # the repository fetch's throwaway overlays (lab.repo.fetch_debs)
     return [p for p in mounts_under(paths.cache_dir()) if p.parent.name.startswith("repo-build-")]
 
