@@ -48,6 +48,7 @@ class Evaluation:
     mesh: MeshConfig
     registrations: tuple[Registration, ...]  # sorted by URN
     outputs: dict[str, StackOutput]
+    invokes: tuple[tuple[str, dict[str, Any]], ...] = ()  # provider function calls, in order
 
     def by_urn(self) -> dict[str, Registration]:
         return {r.urn: r for r in self.registrations}
@@ -124,6 +125,7 @@ def _evaluate(
         mesh=mesh,
         registrations=tuple(sorted(monitor.registrations, key=lambda r: r.urn)),
         outputs=dict(sorted(done["outputs"].items())),
+        invokes=tuple(mocks.invokes),
     )
 
 

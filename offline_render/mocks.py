@@ -46,8 +46,12 @@ class MeshMocks(pulumi.runtime.Mocks):
     def __init__(self, addresses: Mapping[str, str] | None = None) -> None:
         # Keyed by resource name, which is what a GCE address carries.
         self.addresses = {resource_name(k): v for k, v in (addresses or {}).items()}
+        self.invokes: list[tuple[str, dict[str, Any]]] = []  # (token, arguments) of each call
+        self._lock = threading.Lock()
 
     def call(self, args: MockCallArgs) -> tuple[dict, list]:
+        with self._lock:
+            self.invokes.append((args.token, dict(args.args)))
         if args.token == "aws:ec2/getAmi:getAmi":
             return {
                 "id": MOCK_AMI,

@@ -59,18 +59,18 @@ def hub_user_data(ev) -> bytes:
 
 def test_every_resource_belongs_to_the_hub_a_leaf_or_the_stack():
     ev = evaluated("three-leaves")
-    hub = ev.one(HUB_COMPONENT, "hub")
-    leaves = {r.urn for r in ev.find(LEAF_COMPONENT)}
-    assert len(leaves) == 3
-    for r in ev.registrations:
-        if r.type.startswith("aws:") and r.type != INGRESS:
-            assert r.parent == hub.urn, r.urn
-        elif r.type in (ADDRESS, LEAF_INSTANCE, REGISTRATION):
-            assert r.parent in leaves, r.urn
-        elif r.type in (HUB_COMPONENT, LEAF_COMPONENT, FIREWALL):
-            assert r.parent.endswith("::pulumi:pulumi:Stack::uucp-mailmesh-three-leaves")
-        else:
-            assert r.type == INGRESS, r.urn
+    stack = ev.one(HUB_COMPONENT).parent
+    assert stack.endswith("::pulumi:pulumi:Stack::uucp-mailmesh-three-leaves")
+    top = [r for r in ev.registrations if r.parent == stack]
+    assert sorted(r.type for r in top) == sorted([HUB_COMPONENT, FIREWALL] + [LEAF_COMPONENT] * 3)
+    components = {r.urn for r in top if r.type in (HUB_COMPONENT, LEAF_COMPONENT)}
+    others = [r for r in ev.registrations if r.parent != stack]
+    assert all(r.parent in components for r in others)
+    for r in others:  # AWS resources are the hub's but for each leaf's SSH rule
+        owner = ev.by_urn()[r.parent].type
+        assert owner == (HUB_COMPONENT if r.type.startswith("aws:") else LEAF_COMPONENT) or (
+            r.type == INGRESS and r.name.endswith("-ssh-to-hub") and owner == LEAF_COMPONENT
+        ), r.urn
 
 
 def test_the_hub_is_a_security_group_its_rules_an_instance_and_an_elastic_ip():
@@ -120,17 +120,31 @@ def test_hub_instance_requires_imdsv2_and_encrypts_its_root_volume():
 
 
 def test_hub_ami_is_the_newest_ubuntu_and_later_ones_are_ignored():
-    instance = evaluated("two-leaves").one(HUB)
-    assert instance.inputs["ami"] == MOCK_AMI  # what the mocked aws.ec2.getAmi returned
+    ev = evaluated("two-leaves")
+    assert ev.invokes == (
+        (
+            "aws:ec2/getAmi:getAmi",
+            {
+                "mostRecent": True,
+                "owners": [CANONICAL_OWNER_ID],
+                "filters": [
+                    {"name": "name", "values": [UBUNTU_2404_AMI_NAME]},
+                    {"name": "virtualization-type", "values": ["hvm"]},
+                ],
+            },
+        ),
+    )
+    instance = ev.one(HUB)
+    assert instance.inputs["ami"] == MOCK_AMI  # what the mocked lookup returned
     assert instance.options["ignoreChanges"] == ["ami"]
-    assert UBUNTU_2404_AMI_NAME.startswith("ubuntu/images/") and CANONICAL_OWNER_ID
 
 
 def test_hub_image_set_in_config_is_used_and_followed():
     hub = stack_config("two-leaves")[f"{NS}:hub"] | {"image": "ami-0123456789abcdef0"}
-    instance = evaluate(with_changes("two-leaves", hub=hub)).one(HUB)
-    assert instance.inputs["ami"] == "ami-0123456789abcdef0"
-    assert "ignoreChanges" not in instance.options
+    ev = evaluate(with_changes("two-leaves", hub=hub))
+    assert ev.invokes == ()  # no lookup
+    assert ev.one(HUB).inputs["ami"] == "ami-0123456789abcdef0"
+    assert "ignoreChanges" not in ev.one(HUB).options
 
 
 def _ingress(ev) -> list[tuple[int, str]]:
