@@ -35,6 +35,7 @@ class Node:
     pid: int | None = None  # the systemd-nspawn launcher
     start: int | None = None  # its start time, to tell a recycled PID apart
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False, compare=False)
+    _leader: int | None = field(default=None, repr=False, compare=False)
 
     @property
     def dir(self) -> Path:
@@ -144,12 +145,15 @@ def launch(node: Node) -> None:
         )
     node.pid = node.process.pid
     node.start = procs.start_time(node.pid)
+    node._leader = None
 
 
 def leader(node: Node, timeout: float = 30.0) -> int:
     """Host PID of the container's init (its PID 1), the target for nsenter."""
     if node.pid is None:
         raise RuntimeError(f"node {node.name} was not launched")
+    if node._leader is not None and procs.parent(node._leader) == node.pid:
+        return node._leader
     own_pidns = os.readlink("/proc/self/ns/pid")
     deadline = time.monotonic() + timeout
     while True:
@@ -158,6 +162,7 @@ def leader(node: Node, timeout: float = 30.0) -> int:
         for child in procs.children(node.pid):
             try:
                 if os.readlink(f"/proc/{child}/ns/pid") != own_pidns:
+                    node._leader = child
                     return child
             except OSError:
                 continue
@@ -199,7 +204,7 @@ def stop(node: Node, grace: float = 20.0) -> None:
     if node.process is not None:
         node.process.wait(timeout=10)  # reap our child
         node.process = None
-    node.pid = node.start = None
+    node.pid = node.start = node._leader = None
     unmount_under(node.root)
     net.delete_netns(node.netns)
     cgroups.remove_group(node.name)

@@ -175,11 +175,9 @@ class Lab:
     def down(self) -> teardown.TeardownReport:
         """Remove every node, the switch, the server: everything the lab made (any process)."""
         report = teardown.down()
-        for launched in self.nodes.values():
-            if launched.process is not None:
-                launched.process.wait(timeout=10)  # reap our children
-        if self._server is not None:
-            self._server.wait(timeout=10)
+        for child in [n.process for n in self.nodes.values()] + [self._server]:
+            if child is not None:
+                child.poll()  # reap our children (teardown.down killed them)
         self.nodes.clear()
         self._server = None
         return report
