@@ -104,10 +104,14 @@ def test_cloud_init_done_without_failed_units(lab: Lab) -> None:
 
 
 def test_user_data_passes_schema(lab: Lab) -> None:
-    for name, data in (("internet", INTERNET_USER_DATA.read_bytes()), (NODE, NODE_USER_DATA)):
+    def schema(data: bytes) -> subprocess.CompletedProcess[bytes]:
         run_in(lab, NODE, "sh", "-c", "cat > /tmp/user-data", input=data)
-        proc = lab.exec(NODE, ["cloud-init", "schema", "--config-file", "/tmp/user-data"])
+        return lab.exec(NODE, ["cloud-init", "schema", "--config-file", "/tmp/user-data"])
+
+    for name, data in (("internet", INTERNET_USER_DATA.read_bytes()), (NODE, NODE_USER_DATA)):
+        proc = schema(data)
         assert proc.returncode == 0, f"{name}: {(proc.stdout + proc.stderr).decode()}"
+    assert schema(b"#cloud-config\npackages: 5\n").returncode != 0  # the check can fail
 
 
 def test_nodes_reach_nothing_beyond_the_lab(lab: Lab) -> None:
