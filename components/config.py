@@ -56,6 +56,8 @@ KEY_SEED_FIX = 'create one with `pulumi config set --secret keySeed "$(openssl r
 _LABEL_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
 _HOST_LABEL_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?")
 _INT_TEXT_RE = re.compile(r"[+-]?[0-9]+")
+# ARM families: a1, and a 'g' after the generation digit (t4g, m7g, c7gn, r8gd, ...).
+_GRAVITON_RE = re.compile(r"(a1|[a-z]+[0-9]+g[a-z]*)\.")
 _INSTANCE_TYPE_RE = re.compile(r"[a-z][a-z0-9-]*[0-9][a-z0-9-]*\.[a-z0-9]+(?:-[a-z0-9]+)*")
 _AMI_RE = re.compile(r"ami-(?:[0-9a-f]{8}|[0-9a-f]{17})")
 _ZONE_RE = re.compile(r"[a-z]+-[a-z]+[0-9]+-[a-z]")
@@ -533,7 +535,7 @@ def _parse_hub(problems: _Problems, top: _Object) -> tuple[HubConfig | None, _Na
         _INSTANCE_TYPE_RE,
         default=DEFAULT_HUB_INSTANCE_TYPE,
         what="an EC2 instance type",
-        example="'t3.small' or 'm7g.large'",
+        example="'t3.small' or 'm7i.large'",
     )
     image = _read_pattern(
         hub,
@@ -544,6 +546,13 @@ def _parse_hub(problems: _Problems, top: _Object) -> tuple[HubConfig | None, _Na
         example="'ami-0123456789abcdef0' from the hub's region, or remove hub.image to use "
         "the newest Ubuntu 24.04 LTS",
     )
+    if image is None and instance_type is not _INVALID and _GRAVITON_RE.match(instance_type):
+        problems.add(
+            hub.at("instanceType"),
+            f"{_show(instance_type)} is an ARM (Graviton) type, but the default image is the "
+            "amd64 Ubuntu 24.04 LTS AMI, which it cannot boot",
+            "choose an x86 type such as 't3.small', or set hub.image to an arm64 AMI",
+        )
     admin_cidrs = _parse_admin_cidrs(problems, hub)
     inbound = True
     if hub.get("inbound") is not None:

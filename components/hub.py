@@ -8,8 +8,8 @@ resources but changes none of the hub's. The only per-leaf resource here is an S
 
 Rebuilds: cloud-init runs on the first boot only, so a changed user-data replaces the
 instance (`user_data_replace_on_change`). The Elastic IP, the security group and the host key
-(derived from keySeed) survive; every registration names the hub's instance id in its
-triggers, so all leaves are registered again on the new instance. Mail still queued on the old
+(derived from keySeed) survive; every registration sends the hub's instance id in its stdin,
+so all leaves are registered again on the new instance. Mail still queued on the old
 instance (Postfix queue, UUCP spool) is lost with it.
 """
 

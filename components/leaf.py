@@ -169,8 +169,10 @@ class Leaf(pulumi.ComponentResource):
             # stdout and stderr would show in diffs and logs (pulumi-command#260).
             logging=command.remote.Logging.NONE,
             add_previous_output_in_env=False,
-            # A rebuilt hub or leaf, or anything that makes the registration new, re-registers.
-            triggers=[hub.instance_id, self.instance.instance_id, registration_id],
+            # No triggers: a rebuilt hub or leaf changes the stdin (it names both instance ids),
+            # which is an update, so `create` registers again in place. A replacement would
+            # deregister first (the leaf instance is delete-before-replace) and the hub would
+            # refuse the leaf's mail while it rebuilds.
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[self.instance, self.ssh_rule, hub.eip_association],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -68,7 +69,9 @@ class MeshMocks(pulumi.runtime.Mocks):
         outputs: dict[str, Any] = {}
         typ = args.typ
         if typ == "aws:ec2/instance:Instance":
-            rid = f"i-{digest[:17]}"
+            # A changed user-data replaces the instance (see hub.py): model the new instance
+            # with a new id, as the cloud would give it.
+            rid = f"i-{_digest(args.name + str(inputs.get('userDataBase64')))[:17]}"
             private = ipaddress.ip_address("172.31.0.0") + 1 + int(digest, 16) % 65534
             outputs["privateIp"] = str(private)
         elif typ == "aws:ec2/eip:Eip":
@@ -92,7 +95,9 @@ class MeshMocks(pulumi.runtime.Mocks):
         elif typ == "gcp:compute/instance:Instance":
             name = inputs.get("name", args.name)
             rid = f"projects/{MOCK_GCP_PROJECT}/zones/{inputs.get('zone')}/instances/{name}"
-            outputs["instanceId"] = str(int(digest[:15], 16))
+            # Replaced on a metadata change (see leaf.py): a new instance gets a new id.
+            generation = _digest(args.name + json.dumps(inputs.get("metadata"), sort_keys=True))
+            outputs["instanceId"] = str(int(generation[:15], 16))
         elif typ == "gcp:compute/firewall:Firewall":
             rid = f"projects/{MOCK_GCP_PROJECT}/global/firewalls/{args.name}"
         elif typ == "command:remote:Command":

@@ -631,6 +631,13 @@ MALFORMED = [
         "is not an EC2 instance type",
         "use 't3.small'",
     ),
+    bad(
+        "graviton-type-with-the-default-amd64-image",
+        {"hub.instanceType": "m7g.large"},
+        "hub.instanceType",
+        "is an ARM (Graviton) type",
+        "set hub.image to an arm64 AMI",
+    ),
     bad("ami-too-short", {"hub.image": "ami-123"}, "hub.image", "'ami-123' is not an AMI id"),
     bad(
         "message-size-limit-too-small",
