@@ -7,19 +7,14 @@ OpenSSH: each node's own cloud-init must install those, from the lab repository.
 from __future__ import annotations
 
 import json
-import logging
-import os
-import shutil
-import time
 from pathlib import Path
 
 from lab import paths
+from lab.cachedir import replace_atomically
 from lab.mirrors import host_mirrors
 from lab.mounts import mounts_under
 from lab.rootcmd import run_in_root
 from lab.shell import run
-
-log = logging.getLogger("lab")
 
 # Bump "version" on any change below or in prepare_template(): a changed recipe rebuilds.
 RECIPE = {
@@ -73,21 +68,7 @@ def ensure_base(force: bool = False) -> Path:
     if mounts_under(paths.nodes_dir()):
         # Overlays over a base that changes under them misbehave in undefined ways.
         raise RuntimeError("nodes are running on the old base: `python -m lab down` first")
-    base.parent.mkdir(parents=True, exist_ok=True)
-    for stale in base.parent.glob(f"{base.name}.tmp-*"):  # an interrupted build
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = base.parent / f"{base.name}.tmp-{os.getpid()}"
-    started = time.monotonic()
-    try:
-        build_base(tmp)
-        if base.exists():
-            old = base.parent / f"{base.name}.tmp-old-{os.getpid()}"
-            base.rename(old)
-            shutil.rmtree(old)
-        tmp.rename(base)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    log.info("base root built in %.0f s: %s", time.monotonic() - started, base)
+    replace_atomically(base, build_base)
     return base
 
 

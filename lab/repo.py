@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import logging
 import os
 import shutil
 import subprocess
@@ -15,13 +14,12 @@ from pathlib import Path
 
 from lab import base as base_root
 from lab import paths
+from lab.cachedir import replace_atomically
 from lab.mirrors import host_mirrors
 from lab.mounts import mount_overlay, unmount_under
 from lab.procs import start_time
 from lab.rootcmd import run_in_root
 from lab.shell import run
-
-log = logging.getLogger("lab")
 
 # What the program's cloud-init installs. Dependencies (and Recommends, since cloud-init's
 # apt-get installs them) that the base lacks come along.
@@ -51,20 +49,13 @@ def ensure_repo(packages: tuple[str, ...] = NODE_PACKAGES, force: bool = False) 
     if repo_is_current(packages) and not force:
         return debs
     base = base_root.ensure_base()
-    started = time.monotonic()
-    for stale in debs.parent.glob(f"{debs.name}.tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = debs.parent / f"{debs.name}.tmp-{os.getpid()}"
-    try:
+
+    def build(tmp: Path) -> None:
         fetch_debs(base, packages, tmp)
         index(tmp)
         (tmp / STAMP).write_text(repo_stamp(packages, base))
-        if debs.exists():
-            shutil.rmtree(debs)
-        tmp.rename(debs)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    log.info("repository fetched in %.0f s: %s", time.monotonic() - started, debs)
+
+    replace_atomically(debs, build)
     return debs
 
 
