@@ -11,7 +11,8 @@ import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
-from lab.paths import PREFIX
+from lab import procs
+from lab.paths import prefix
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
@@ -24,7 +25,7 @@ def hierarchies() -> list[Path]:
 
 
 def groups(name: str) -> list[Path]:
-    return [h / PREFIX / name for h in hierarchies()]
+    return [h / prefix() / name for h in hierarchies()]
 
 
 def create(name: str) -> list[Path]:
@@ -35,7 +36,7 @@ def create(name: str) -> list[Path]:
 
 
 def launcher_argv(name: str, argv: Sequence[str]) -> list[str]:
-    """argv run from cgroups PREFIX/name (made here): a shell moves itself there, then execs
+    """argv run from cgroups <prefix>/name (made here): a shell moves itself there, then execs
     argv, so the PID the caller sees is argv's own. nspawn splits that cgroup into its
     supervisor and payload; left in the root cgroup, it would make those at the top."""
     moves = "".join(
@@ -67,8 +68,24 @@ def remove_group(name: str) -> None:
 
 def remove_all() -> None:
     for hierarchy in hierarchies():
-        remove(hierarchy / PREFIX)
+        remove(hierarchy / prefix())
 
 
 def lab_cgroups() -> list[Path]:
-    return [h / PREFIX for h in hierarchies() if (h / PREFIX).exists()]
+    return [h / prefix() for h in hierarchies() if (h / prefix()).exists()]
+
+
+def pids(name: str | None = None) -> list[int]:
+    """Live processes in launcher `name`'s cgroups (all the lab's if None): a container's
+    init outlives a SIGKILLed nspawn, and this is how to find it then."""
+    roots = groups(name) if name else [h / prefix() for h in hierarchies()]
+    found: set[int] = set()
+    for root in roots:
+        for dirpath, _, files in os.walk(root):
+            if "cgroup.procs" in files:
+                try:
+                    text = (Path(dirpath) / "cgroup.procs").read_text()
+                except OSError:
+                    continue
+                found.update(int(pid) for pid in text.split())
+    return sorted(pid for pid in found if procs.is_running(pid))

@@ -9,9 +9,11 @@ switch address (the package repository).
 from __future__ import annotations
 
 import hashlib
+import os
+from collections.abc import Iterable
 from pathlib import Path
 
-from lab import paths
+from lab import paths, procs
 from lab.shell import run
 
 NETNS_DIR = Path("/run/netns")
@@ -25,7 +27,26 @@ def lab_netns() -> list[str]:
     """Every netns the lab made (a prefix match: these names are ours)."""
     if not NETNS_DIR.is_dir():
         return []
-    return sorted(p.name for p in NETNS_DIR.glob(f"{paths.PREFIX}-*"))
+    return sorted(p.name for p in NETNS_DIR.glob(f"{paths.prefix()}-*"))
+
+
+def netns_pids(names: Iterable[str]) -> list[int]:
+    """Live processes inside these netns (the repo server, containers, nsenter'd commands)."""
+    inodes = set()
+    for name in names:
+        try:
+            inodes.add(paths.netns_path(name).stat().st_ino)
+        except OSError:
+            continue
+    found = []
+    for pid in procs.all_pids():
+        try:
+            link = os.readlink(f"/proc/{pid}/ns/net")  # "net:[4026532345]"
+        except OSError:
+            continue
+        if int(link[5:-1]) in inodes and procs.is_running(pid):
+            found.append(pid)
+    return found
 
 
 def delete_netns(netns: str) -> None:
@@ -35,14 +56,15 @@ def delete_netns(netns: str) -> None:
 
 
 def _in_switch(*args: str) -> None:
-    run(["ip", "-n", paths.SWITCH_NETNS, *args])
+    run(["ip", "-n", paths.switch_netns(), *args])
 
 
 def switch_ready() -> bool:
-    if not netns_exists(paths.SWITCH_NETNS):
+    if not netns_exists(paths.switch_netns()):
         return False
     proc = run(
-        ["ip", "-n", paths.SWITCH_NETNS, "-br", "addr", "show", "dev", paths.BRIDGE], check=False
+        ["ip", "-n", paths.switch_netns(), "-br", "addr", "show", "dev", paths.BRIDGE],
+        check=False,
     )
     return proc.returncode == 0 and f"{paths.SWITCH_ADDRESS}/" in proc.stdout.decode()
 
@@ -51,8 +73,8 @@ def ensure_switch() -> None:
     """The switch netns with its bridge at SWITCH_ADDRESS; idempotent."""
     if switch_ready():
         return
-    delete_netns(paths.SWITCH_NETNS)
-    run(["ip", "netns", "add", paths.SWITCH_NETNS])
+    delete_netns(paths.switch_netns())
+    run(["ip", "netns", "add", paths.switch_netns()])
     _in_switch("link", "set", "lo", "up")
     _in_switch("link", "add", paths.BRIDGE, "type", "bridge")
     _in_switch("addr", "add", f"{paths.SWITCH_ADDRESS}/{paths.PREFIXLEN}", "dev", paths.BRIDGE)

@@ -16,7 +16,8 @@ from typing import Any
 from lab import cgroups, net, paths, procs, seed
 from lab.mounts import is_mounted, mount_overlay, unmount_under
 
-NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$")
+# nspawn machine names (<prefix>-<name>) are at most 64 characters.
+NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,53}[a-z0-9])?$")
 # nsenter'd commands get a clean environment, not the caller's (pyenv PATH, locale, ...).
 NODE_ENV = {
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -85,8 +86,10 @@ class Node:
 
 
 def check_name(name: str) -> None:
-    if not NAME_RE.match(name):
-        raise ValueError(f"node name {name!r}: use lowercase letters, digits, '.' and '-'")
+    if not NAME_RE.match(name) or name == "sw":  # <prefix>-sw is the switch's netns
+        raise ValueError(
+            f"node name {name!r}: up to 55 lowercase letters, digits, '.' and '-'; not 'sw'"
+        )
 
 
 def prepare(
@@ -117,7 +120,8 @@ def nspawn_argv(node: Node) -> list[str]:
         "systemd-nspawn",
         "--boot",
         f"--directory={node.root}",
-        f"--machine={node.name}",
+        # Prefixed: nspawn keeps per-machine files in /run/systemd/nspawn on the host.
+        f"--machine={paths.prefix()}-{node.name}",
         # FIELD-NOTES: no systemd as PID 1 here, so no registration and no scope unit; in a
         # netns of our own, the container needs CAP_NET_ADMIN to bring its interfaces up.
         "--register=no",
@@ -201,6 +205,9 @@ def stop(node: Node, grace: float = 20.0) -> None:
     The upper dir stays, so the node can boot again from it (a reboot)."""
     if node.pid is not None:
         procs.terminate([(node.pid, node.start)], grace=grace)
+    # A container that ignored the poweroff outlives its SIGKILLed nspawn: kill what is left.
+    rest = set(cgroups.pids(node.name)) | set(net.netns_pids([node.netns]))
+    procs.terminate([(pid, None) for pid in rest], grace=2)
     if node.process is not None:
         node.process.wait(timeout=10)  # reap our child
         node.process = None

@@ -105,7 +105,7 @@ def start_server(repo: Path, log_path: Path) -> tuple[int, int | None, subproces
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as out:
         proc = subprocess.Popen(
-            ["ip", "netns", "exec", paths.SWITCH_NETNS, sys.executable, "-m", "http.server",
+            ["ip", "netns", "exec", paths.switch_netns(), sys.executable, "-m", "http.server",
              "--bind", paths.SWITCH_ADDRESS, "--directory", str(repo), str(paths.REPO_PORT)],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,  # a Ctrl-C meant for the caller must not kill the repo

@@ -72,7 +72,7 @@ class Lab:
         if not (paths.debs_dir() / repo.STAMP).is_file():
             raise RuntimeError("no package repository: call ensure_base() first")
         with state.update() as st:
-            st["switch"] = {"netns": paths.SWITCH_NETNS, "bridge": paths.BRIDGE,
+            st["switch"] = {"netns": paths.switch_netns(), "bridge": paths.BRIDGE,
                             "address": paths.SWITCH_ADDRESS}
             net.ensure_switch()
             server = st["repo_server"]

@@ -23,14 +23,17 @@ class TeardownReport:
     leftovers: list[str] = field(default_factory=list)  # what could not be removed
 
 
-def _is_lab_process(argv: list[str]) -> bool:
-    if argv[0].endswith("systemd-nspawn"):
-        return any(a.startswith(f"--directory={paths.nodes_dir()}/") for a in argv)
-    return "http.server" in argv and str(paths.debs_dir()) in argv
+def _is_node_launcher(argv: list[str]) -> bool:
+    return argv[0].endswith("systemd-nspawn") and any(
+        a.startswith(f"--directory={paths.nodes_dir()}/") for a in argv
+    )
 
 
 def lab_processes() -> list[int]:
-    return procs.find(_is_lab_process)
+    """nspawn launchers of our nodes, whatever runs in our cgroups or in our netns."""
+    found = set(procs.find(_is_node_launcher))
+    found |= set(cgroups.pids()) | set(net.netns_pids(net.lab_netns()))
+    return sorted(found)
 
 
 def leftovers() -> list[str]:
@@ -59,9 +62,11 @@ def down() -> TeardownReport:
     if isinstance(server, dict) and server.get("pid"):
         targets.append((server["pid"], server.get("start")))
     known = {pid for pid, _ in targets}
-    targets += [(pid, None) for pid in lab_processes() if pid not in known]
-    # Only after the containers are gone can their roots be unmounted.
+    targets += [(pid, None) for pid in procs.find(_is_node_launcher) if pid not in known]
+    # nspawn first, so the nodes power off cleanly; then whatever is left (a container that
+    # ignored the poweroff outlives its SIGKILLed nspawn). Only then can roots be unmounted.
     report.processes = procs.terminate(targets)
+    report.processes += procs.terminate([(pid, None) for pid in lab_processes()], grace=2)
     report.mounts = [str(p) for p in unmount_under(paths.run_dir())]
     for point in _scratch_mounts():
         report.mounts += [str(p) for p in unmount_under(point)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import paths, teardown
+from lab import node, paths, procs, teardown
 from lab.runtime import INTERNET_FQDN, INTERNET_USER_DATA, Lab
 
 pytestmark = [
@@ -58,6 +59,11 @@ print(round(time.monotonic() - started, 3))
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
+    # A lab of its own (prefix, run dir): the tests neither meet nor tear down a lab that a
+    # developer has running on the same machine.
+    saved = {key: os.environ.get(key) for key in ("MAILMESH_LAB_PREFIX", "MAILMESH_LAB_RUN")}
+    os.environ["MAILMESH_LAB_RUN"] = f"{paths.run_dir()}-test"
+    os.environ["MAILMESH_LAB_PREFIX"] = "mmtest"
     the_lab = Lab()
     try:
         the_lab.down()  # whatever an earlier crashed run left
@@ -71,6 +77,11 @@ def lab() -> Iterator[Lab]:
         yield the_lab
     finally:
         report = the_lab.down()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
         assert report.leftovers == []
 
 
@@ -166,8 +177,16 @@ def test_restart_keeps_the_instance(lab: Lab) -> None:
 
 
 def test_down_from_another_process_with_partial_state(lab: Lab) -> None:
-    # As after a crash: the state file lost the node and the server; `down` must still find
-    # them (by their command lines, the netns prefix, the run dir's mounts).
+    # A container outlives a SIGKILLed nspawn: teardown must find its init by cgroup/netns.
+    internet = lab.get("internet")
+    init = node.leader(internet)
+    os.kill(internet.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while internet.running() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not internet.running() and procs.is_running(init)
+    # As after a crash: the state file lost a node and the server; `down` must still find
+    # them (by their command lines, cgroups and netns, the run dir's mounts).
     recorded = json.loads(paths.state_file().read_text())
     recorded["nodes"].pop(NODE)
     recorded["repo_server"] = None
@@ -178,5 +197,6 @@ def test_down_from_another_process_with_partial_state(lab: Lab) -> None:
     elapsed = time.monotonic() - started
     assert proc.returncode == 0, proc.stderr.decode()
     assert teardown.leftovers() == []
+    assert not procs.is_running(init)
     assert not paths.state_file().exists()
     assert elapsed < 30

@@ -83,9 +83,19 @@ def test_process_identity() -> None:
 def test_names() -> None:
     assert len(net.switch_port("a-very-long-leaf-name.europe-west1.example")) <= 15
     node.check_name("leaf1.mesh.test")
-    for bad in ("", "Hub", "-x", "a_b", "x" * 64):
+    node.check_name("x" * 55)
+    for bad in ("", "Hub", "-x", "a_b", "x" * 56, "sw"):
         with pytest.raises(ValueError):
             node.check_name(bad)
+
+
+def test_prefix_names_everything(monkeypatch) -> None:
+    monkeypatch.setenv("MAILMESH_LAB_PREFIX", "mmtest")
+    assert (paths.switch_netns(), paths.SWITCH_NETNS) == ("mmtest-sw", "mmtest-sw")
+    assert paths.node_netns("hub") == "mmtest-hub"
+    monkeypatch.setenv("MAILMESH_LAB_PREFIX", "mm-x")
+    with pytest.raises(ValueError):
+        paths.prefix()
 
 
 def test_internet_user_data_is_cloud_config() -> None:
