@@ -68,6 +68,10 @@ def logs_dir() -> Path:
     return run_dir() / "logs"
 
 
+def dns_zone() -> Path:
+    return run_dir() / "dns.json"
+
+
 def state_file() -> Path:
     return run_dir() / "state.json"
 

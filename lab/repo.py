@@ -7,9 +7,6 @@ import gzip
 import json
 import os
 import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 from lab import base as base_root
@@ -17,7 +14,6 @@ from lab import paths
 from lab.cachedir import replace_atomically
 from lab.mirrors import host_mirrors
 from lab.mounts import mount_overlay, unmount_under
-from lab.procs import start_time
 from lab.rootcmd import run_in_root
 from lab.shell import run
 
@@ -95,38 +91,3 @@ def index(repo: Path) -> None:
 
 def _c_env() -> dict[str, str]:
     return {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
-
-
-def start_server(repo: Path, log_path: Path) -> tuple[int, int | None, subprocess.Popen[bytes]]:
-    """python -m http.server on SWITCH_ADDRESS:REPO_PORT inside the switch netns.
-
-    Returns (pid, start time, Popen); `ip netns exec` execs, so pid is the server's own.
-    """
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as out:
-        proc = subprocess.Popen(
-            ["ip", "netns", "exec", paths.switch_netns(), sys.executable, "-m", "http.server",
-             "--bind", paths.SWITCH_ADDRESS, "--directory", str(repo), str(paths.REPO_PORT)],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,  # a Ctrl-C meant for the caller must not kill the repo
-        )
-    deadline = time.monotonic() + 15
-    while not _listening(proc.pid, paths.REPO_PORT):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"repository server did not start; see {log_path}")
-        time.sleep(0.05)
-    return proc.pid, start_time(proc.pid), proc
-
-
-def _listening(pid: int, port: int) -> bool:
-    """Whether pid's netns has a TCP socket listening on port (read from its /proc view)."""
-    try:
-        lines = Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]
-    except OSError:
-        return False
-    for line in lines:
-        fields = line.split()
-        if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-            return True
-    return False

@@ -16,7 +16,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
-from lab import base, hosttools, net, node, paths, procs, ready, repo, state, teardown
+from lab import (
+    base,
+    dns,
+    hosttools,
+    net,
+    node,
+    paths,
+    procs,
+    ready,
+    repo,
+    services,
+    state,
+    teardown,
+)
 from lab.diagnostics import diagnostics
 from lab.node import Node
 from lab.shell import CommandError
@@ -30,7 +43,7 @@ class Lab:
     def __init__(self) -> None:
         self.nodes: dict[str, Node] = {}
         self._hosts: dict[str, dict[str, str]] = {}  # per node, for restart
-        self._server: subprocess.Popen[bytes] | None = None
+        self._servers: list[subprocess.Popen[bytes]] = []
 
     @classmethod
     def attach(cls) -> Lab:
@@ -68,20 +81,24 @@ class Lab:
     # -- network ----------------------------------------------------------------------------
 
     def start_switch(self) -> None:
-        """The switch netns and bridge, and the repository server on it; idempotent."""
+        """The switch netns and bridge, with the repository and DNS servers; idempotent."""
         if not (paths.debs_dir() / repo.STAMP).is_file():
             raise RuntimeError("no package repository: call ensure_base() first")
         with state.update() as st:
             st["switch"] = {"netns": paths.switch_netns(), "bridge": paths.BRIDGE,
                             "address": paths.SWITCH_ADDRESS}
             net.ensure_switch()
-            server = st["repo_server"]
-            if server and procs.is_running(server["pid"], server.get("start")):
-                return
-            pid, start, self._server = repo.start_server(
-                paths.debs_dir(), paths.logs_dir() / "repo.log"
-            )
-            st["repo_server"] = {"pid": pid, "start": start, "port": paths.REPO_PORT}
+            starters = {
+                "repo_server": lambda: services.start_repo_server(paths.debs_dir()),
+                "dns_server": lambda: services.start_dns_server(paths.dns_zone()),
+            }
+            for key, start_server in starters.items():
+                server = st[key]
+                if server and procs.is_running(server["pid"], server.get("start")):
+                    continue
+                pid, start, popen = start_server()
+                self._servers.append(popen)
+                st[key] = {"pid": pid, "start": start}
 
     # -- nodes ------------------------------------------------------------------------------
 
@@ -97,7 +114,8 @@ class Lab:
         """Boot a fresh node with user_data verbatim as its NoCloud user-data.
 
         hosts (name -> address) become the node's /etc/hosts entries, with its name and
-        hostname (default: name) -> address added. Returns at once; see wait_ready()."""
+        hostname (default: name) -> address added; all of them also become A records of
+        the lab's DNS, which every node uses. Returns at once; see wait_ready()."""
         node.check_name(name)
         if name in self.nodes and self.nodes[name].running():
             raise ValueError(f"node {name} is running: stop() or restart() it first")
@@ -131,8 +149,10 @@ class Lab:
         return self._launch(old, None, fresh=False)
 
     def _launch(self, new: Node, user_data: bytes | None, fresh: bool) -> Node:
+        names = {new.hostname: new.address, new.name: new.address, **self._hosts[new.name]}
         with state.update() as st:  # recorded first: a crash below still gets torn down
             st["nodes"][new.name] = new.to_state()
+            dns.add_names(str(paths.dns_zone()), names, {new.address: new.hostname})
         self.nodes[new.name] = new
         node.prepare(new, paths.base_dir(), user_data, self._hosts.get(new.name, {}), fresh)
         node.launch(new)
@@ -175,11 +195,11 @@ class Lab:
     def down(self) -> teardown.TeardownReport:
         """Remove every node, the switch, the server: everything the lab made (any process)."""
         report = teardown.down()
-        for child in [n.process for n in self.nodes.values()] + [self._server]:
+        for child in [n.process for n in self.nodes.values()] + self._servers:
             if child is not None:
                 child.poll()  # reap our children (teardown.down killed them)
         self.nodes.clear()
-        self._server = None
+        self._servers = []
         return report
 
     # -- helpers ----------------------------------------------------------------------------

@@ -13,10 +13,15 @@ from pathlib import Path
 import yaml
 
 from lab import paths
-from lab.base import LAB_HOSTS, LAB_RESOLV_CONF
+from lab.base import LAB_HOSTS
 
 SEED_DIR = "var/lib/cloud/seed/nocloud"
 HOSTS_TEMPLATE = "etc/cloud/templates/hosts.debian.tmpl"
+# The lab's DNS (lab.dns) on the switch: lab names, and NXDOMAIN at once for the rest.
+RESOLV_CONF = (
+    f"# mmlab: the lab's DNS; it knows only lab names\n"
+    f"nameserver {paths.SWITCH_ADDRESS}\noptions timeout:1 attempts:2\n"
+)
 
 
 def meta_data(instance_id: str, hostname: str) -> bytes:
@@ -50,10 +55,10 @@ def write_seed(root: Path, user_data: bytes, meta: bytes, network: bytes) -> Non
 
 def write_name_service(root: Path, base: Path, hosts: Mapping[str, str]) -> None:
     """Lab names in /etc/hosts, and in cloud-init's hosts template so that a user-data with
-    `manage_etc_hosts: true` keeps them; a resolv.conf that fails lookups at once."""
+    `manage_etc_hosts: true` keeps them; resolv.conf pointing at the lab's DNS."""
     lines = "# mmlab: the lab's names (stand-in for DNS)\n" + hosts_lines(hosts)
     (root / "etc/hosts").write_text(LAB_HOSTS + lines)
     template = base / HOSTS_TEMPLATE
     if template.is_file():
         (root / HOSTS_TEMPLATE).write_text(template.read_text() + lines)
-    (root / "etc/resolv.conf").write_text(LAB_RESOLV_CONF)
+    (root / "etc/resolv.conf").write_text(RESOLV_CONF)

@@ -19,7 +19,7 @@ State = dict[str, Any]
 
 
 def empty() -> State:
-    return {"switch": None, "repo_server": None, "nodes": {}}
+    return {"switch": None, "repo_server": None, "dns_server": None, "nodes": {}}
 
 
 def read() -> State:

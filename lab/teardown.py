@@ -58,9 +58,10 @@ def down() -> TeardownReport:
     for entry in recorded["nodes"].values():
         if isinstance(entry, dict) and entry.get("pid"):
             targets.append((entry["pid"], entry.get("start")))
-    server = recorded["repo_server"]
-    if isinstance(server, dict) and server.get("pid"):
-        targets.append((server["pid"], server.get("start")))
+    for key in ("repo_server", "dns_server"):
+        server = recorded[key]
+        if isinstance(server, dict) and server.get("pid"):
+            targets.append((server["pid"], server.get("start")))
     known = {pid for pid, _ in targets}
     targets += [(pid, None) for pid in procs.find(_is_node_launcher) if pid not in known]
     # nspawn first, so the nodes power off cleanly; then whatever is left (a container that
@@ -75,6 +76,7 @@ def down() -> TeardownReport:
         report.netns.append(netns)
     cgroups.remove_all()
     shutil.rmtree(paths.nodes_dir(), ignore_errors=True)
+    paths.dns_zone().unlink(missing_ok=True)
     state.remove()
     report.leftovers = leftovers()
     return report

@@ -27,9 +27,16 @@ ROOT = Path(__file__).resolve().parents[2]
 INTERNET = "10.77.0.2"
 NODE = "n1"
 NODE_ADDRESS = "10.77.0.11"
-# Trivial on purpose: what the lab must carry is the packages, from the lab repository. The
-# runcmd line counts how often per-instance modules ran (once, also after a reboot).
+# Trivial on purpose: what the lab must carry is the packages, from the lab repository, and
+# Postfix finding its relay host by name. The runcmd line counts how often per-instance
+# modules ran (once, also after a reboot).
 NODE_USER_DATA = b"""#cloud-config
+apt:
+  debconf_selections:
+    postfix: |
+      postfix postfix/main_mailer_type select Satellite system
+      postfix postfix/relayhost string [internet.test]:25
+      postfix postfix/mailname string n1
 packages: [postfix, openssh-server]
 runcmd:
   - echo ran >> /root/runcmd.count
@@ -45,6 +52,35 @@ try:
 except OSError as exc:
     result = type(exc).__name__ + ":" + str(exc.errno)
 print(result, round(time.monotonic() - started, 3))
+"""
+
+# Asks the DNS server named in resolv.conf directly, not through /etc/hosts: a name for an
+# A record, an address for a PTR record.
+PY_DNS = """
+import ipaddress, socket, struct, sys
+name = sys.argv[1]
+try:
+    ip = ipaddress.ip_address(name)
+    name, qtype = ip.reverse_pointer, 12
+except ValueError:
+    qtype = 1
+server = [l.split()[1] for l in open("/etc/resolv.conf") if l.startswith("nameserver")][0]
+query = struct.pack("!6H", 7, 0x0100, 1, 0, 0, 0)
+query += b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\\0"
+query += struct.pack("!HH", qtype, 1)
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.settimeout(2)
+sock.sendto(query, (server, 53))
+reply = sock.recv(512)
+rdata = reply[len(query) + 12:]
+if qtype == 1:
+    print(socket.inet_ntoa(rdata))
+else:
+    labels, pos = [], 0
+    while rdata[pos]:
+        labels.append(rdata[pos + 1:pos + 1 + rdata[pos]].decode())
+        pos += 1 + rdata[pos]
+    print(".".join(labels))
 """
 
 PY_SEND = """
@@ -141,7 +177,10 @@ def test_names_resolve_and_misses_fail_fast(lab: Lab) -> None:
     assert run_in(lab, NODE, "getent", "hosts", INTERNET_FQDN).split()[0] == INTERNET
     started = time.monotonic()
     miss = lab.exec(NODE, ["getent", "hosts", "no-such-host.example"])
-    assert miss.returncode == 2 and time.monotonic() - started < 2
+    assert miss.returncode == 2 and time.monotonic() - started < 1  # NXDOMAIN, not a timeout
+    # The lab's DNS: A records of lab names, PTR back to the first name for an address.
+    assert run_in(lab, NODE, "python3", "-c", PY_DNS, INTERNET_FQDN) == f"{INTERNET}\n"
+    assert run_in(lab, NODE, "python3", "-c", PY_DNS, INTERNET) == f"{INTERNET_FQDN}\n"
     # sshd and the ssh client on the node: a refused login must come back at once, not after
     # DNS timeouts (reverse lookups of the client, the server's name).
     started = time.monotonic()
@@ -151,19 +190,33 @@ def test_names_resolve_and_misses_fail_fast(lab: Lab) -> None:
     assert time.monotonic() - started < 3
 
 
-def test_mail_over_smtp_lands_in_alices_maildir(lab: Lab) -> None:
-    token = uuid.uuid4().hex
-    seconds = float(run_in(lab, NODE, "python3", "-c", PY_SEND, token))
-    assert seconds < 2  # Postfix's smtpd does not stall on the client's reverse lookup
+def in_alices_maildir(lab: Lab, token: str) -> str:
+    """The Maildir file holding token, waited for."""
     deadline = time.monotonic() + 30
     while True:
         found = lab.exec("internet", ["grep", "-rl", token, "/home/alice/Maildir/new"])
         if found.returncode == 0 or time.monotonic() > deadline:
             break
         time.sleep(0.2)
-    assert found.returncode == 0, lab.diagnostics("internet")
-    owner = run_in(lab, "internet", "stat", "-c", "%U", found.stdout.decode().split()[0])
+    assert found.returncode == 0, lab.diagnostics(NODE) + lab.diagnostics("internet")
+    return found.stdout.decode().split()[0]
+
+
+def test_mail_over_smtp_lands_in_alices_maildir(lab: Lab) -> None:
+    token = uuid.uuid4().hex
+    seconds = float(run_in(lab, NODE, "python3", "-c", PY_SEND, token))
+    assert seconds < 2  # Postfix's smtpd does not stall on the client's reverse lookup
+    owner = run_in(lab, "internet", "stat", "-c", "%U", in_alices_maildir(lab, token))
     assert owner.strip() == "alice"
+
+
+def test_postfix_relays_by_name_through_the_lab_dns(lab: Lab) -> None:
+    # Postfix's SMTP client resolves [internet.test] with DNS itself, never via /etc/hosts.
+    token = uuid.uuid4().hex
+    run_in(lab, NODE, "sendmail", "-f", "root@n1", "bob@internet.test",
+           input=f"Subject: relayed\n\n{token}\n".encode())
+    in_alices_maildir(lab, token)
+    assert "Mail queue is empty" in run_in(lab, NODE, "mailq")
 
 
 def test_restart_keeps_the_instance(lab: Lab) -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 
 import pytest
 import yaml
 
-from lab import mirrors, net, node, paths, procs, seed, state
+from lab import dns, mirrors, net, node, paths, procs, seed, state
 from lab.runtime import INTERNET_USER_DATA
 
 
@@ -57,7 +58,7 @@ def test_name_service_files(tmp_path: Path) -> None:
     assert "10.77.0.2\tinternet.test\n" in (root / "etc/hosts").read_text()
     template = (root / seed.HOSTS_TEMPLATE).read_text()
     assert template.startswith("## template:jinja\n") and "10.77.0.2\tinternet.test" in template
-    assert "nameserver" not in (root / "etc/resolv.conf").read_text()
+    assert f"nameserver {paths.SWITCH_ADDRESS}\n" in (root / "etc/resolv.conf").read_text()
 
 
 def test_state_tolerates_missing_and_garbage(tmp_path: Path, monkeypatch) -> None:
@@ -103,3 +104,41 @@ def test_internet_user_data_is_cloud_config() -> None:
     assert text.startswith("#cloud-config\n")
     config = yaml.safe_load(text)
     assert config["fqdn"] == "internet.test" and "postfix" in config["packages"]
+
+
+def _query(name: str, qtype: int) -> bytes:
+    labels = b"".join(bytes([len(p)]) + p.encode() for p in name.split("."))
+    return struct.pack("!6H", 0x1234, 0x0100, 1, 0, 0, 0) + labels + b"\0" + struct.pack(
+        "!HH", qtype, 1
+    )
+
+
+def _parse(reply: bytes) -> tuple[int, int, bytes]:
+    """(rcode, answer count, first answer's rdata)."""
+    ident, flags, _, ancount, _, _ = struct.unpack("!6H", reply[:12])
+    assert ident == 0x1234 and flags & 0x8000
+    end = reply.index(b"\0", 12) + 5
+    return flags & 0xF, ancount, reply[end + 12 :]
+
+
+def test_dns_answers() -> None:
+    zone = {
+        "a": {"Internet.test": "10.77.0.2", "hub": "10.77.0.10", "leaf1.example": "10.77.0.10"},
+        "ptr": {"10.77.0.10": "hub"},
+    }
+    assert _parse(dns.answer(_query("internet.TEST", 1), zone)) == (0, 1, bytes([10, 77, 0, 2]))
+    assert _parse(dns.answer(_query("leaf1.example", 15), zone)) == (0, 0, b"")  # MX: NODATA
+    assert _parse(dns.answer(_query("no.example", 1), zone))[:2] == (3, 0)  # NXDOMAIN
+    rcode, count, rdata = _parse(dns.answer(_query("10.0.77.10.in-addr.arpa", 12), zone))
+    assert (rcode, count, rdata) == (0, 1, b"\x03hub\x00")
+    assert _parse(dns.answer(_query("9.0.77.10.in-addr.arpa", 12), zone))[0] == 3
+
+
+def test_dns_zone_file(tmp_path: Path) -> None:
+    path = str(tmp_path / "zone.json")
+    zone = dns.ZoneFile(path)
+    assert zone.current() == {}
+    dns.add_names(path, {"x": "10.77.0.3"}, {"10.77.0.3": "x"})
+    dns.add_names(path, {"y": "10.77.0.4"}, {})
+    assert zone.current() == {"a": {"x": "10.77.0.3", "y": "10.77.0.4"},
+                              "ptr": {"10.77.0.3": "x"}}
