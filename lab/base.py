@@ -12,7 +12,7 @@ from pathlib import Path
 from lab import paths
 from lab.cachedir import replace_atomically
 from lab.mirrors import host_mirrors
-from lab.mounts import mounts_under
+from lab.mounts import overlays_on
 from lab.rootcmd import run_in_root
 from lab.shell import run
 
@@ -65,7 +65,7 @@ def ensure_base(force: bool = False) -> Path:
     base = paths.base_dir()
     if base_is_current(base) and not force:
         return base
-    if mounts_under(paths.nodes_dir()):
+    if base.exists() and overlays_on(base):
         # Overlays over a base that changes under them misbehave in undefined ways.
         raise RuntimeError("nodes are running on the old base: `python -m lab down` first")
     replace_atomically(base, build_base)

@@ -30,6 +30,20 @@ def mounts_under(prefix: Path) -> list[Path]:
     return sorted(set(found), key=lambda p: len(p.parts), reverse=True)
 
 
+def overlays_on(lower: Path) -> list[Path]:
+    """Mount points of overlays with lower as their lower dir (any lab's nodes)."""
+    wanted = f"lowerdir={lower.resolve()}"
+    found = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        mount, _, fs = line.partition(" - ")
+        fstype, _source, options = fs.split(" ", 2)
+        if fstype == "overlay" and any(
+            opt == wanted or opt.startswith(wanted + ":") for opt in options.split(",")
+        ):
+            found.append(Path(_unescape(mount.split()[4])))
+    return found
+
+
 def is_mounted(path: Path) -> bool:
     return path.resolve() in mounts_under(path)
 
