@@ -6,6 +6,7 @@ dir sizes and teardown times."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 
@@ -37,6 +38,9 @@ def scenario(lab: Lab, count: int, kind: str) -> None:
 
 
 def main() -> None:
+    # A lab of its own: never the one a developer has running (see tests/lab/test_lab_infra).
+    os.environ["MAILMESH_LAB_RUN"] = f"{paths.run_dir()}-bench"
+    os.environ["MAILMESH_LAB_PREFIX"] = "mmbench"
     lab = Lab()
     lab.down()
     lab.ensure_base()
