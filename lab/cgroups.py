@@ -24,8 +24,12 @@ def hierarchies() -> list[Path]:
     return [h for h in (CGROUP_ROOT / "systemd", CGROUP_ROOT / "unified") if h.is_dir()]
 
 
+def _lab_roots() -> list[Path]:
+    return [h / prefix() for h in hierarchies()]
+
+
 def groups(name: str) -> list[Path]:
-    return [h / prefix() / name for h in hierarchies()]
+    return [root / name for root in _lab_roots()]
 
 
 def create(name: str) -> list[Path]:
@@ -67,18 +71,18 @@ def remove_group(name: str) -> None:
 
 
 def remove_all() -> None:
-    for hierarchy in hierarchies():
-        remove(hierarchy / prefix())
+    for root in _lab_roots():
+        remove(root)
 
 
 def lab_cgroups() -> list[Path]:
-    return [h / prefix() for h in hierarchies() if (h / prefix()).exists()]
+    return [root for root in _lab_roots() if root.exists()]
 
 
 def pids(name: str | None = None) -> list[int]:
     """Live processes in launcher `name`'s cgroups (all the lab's if None): a container's
     init outlives a SIGKILLed nspawn, and this is how to find it then."""
-    roots = groups(name) if name else [h / prefix() for h in hierarchies()]
+    roots = groups(name) if name else _lab_roots()
     found: set[int] = set()
     for root in roots:
         for dirpath, _, files in os.walk(root):

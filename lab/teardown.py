@@ -1,8 +1,8 @@
 """Remove everything the lab made, from its state file and from what is found on the host.
 
 Idempotent and tolerant of a partial or missing state file: processes are also found by their
-command lines (which name the lab's own directories), netns by the lab's prefix, mounts by
-the run directory.
+command lines (which name the run dir), by the lab's cgroups and netns; netns and cgroups by
+the lab's prefix; mounts by the run dir. Another prefix's lab is never touched.
 """
 
 from __future__ import annotations
