@@ -8,6 +8,7 @@ over real SSH as the hub's admin user, exactly as `command.remote.Command` would
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
 import time
@@ -219,40 +220,30 @@ with smtplib.SMTP({host!r}, 25, timeout=30) as smtp:
     return int(code), f"{text} [{marker}]"
 
 
-def mailbox(lab: Lab, node: str) -> str:
-    """Everything delivered so far to the node's test mailbox."""
-    if node == INTERNET_NAME:
-        command = "cat /home/alice/Maildir/new/* /home/alice/Maildir/cur/* 2>/dev/null"
-    else:
-        command = f"cat /var/mail/{MAILBOX_USER} 2>/dev/null"
-    return lab.exec(node, ["sh", "-c", command + "; true"]).stdout.decode(errors="replace")
+def find_message(lab: Lab, node: str, marker: str) -> str | None:
+    """The delivered message carrying marker in the node's test mailbox, if any."""
+    if node == INTERNET_NAME:  # Maildir: one file per message
+        command = (f"f=$(grep -rlF {marker} /home/alice/Maildir/new /home/alice/Maildir/cur "
+                   "2>/dev/null | head -n1); [ -n \"$f\" ] && cat \"$f\"")
+        found = lab.exec(node, ["sh", "-c", command]).stdout.decode(errors="replace")
+        return found or None
+    mbox = lab.exec(node, ["cat", f"/var/mail/{MAILBOX_USER}"]).stdout.decode(errors="replace")
+    # Postfix escapes body lines starting "From " as ">From ": each "From " opens a message.
+    for message in re.split(r"^(?=From )", mbox, flags=re.MULTILINE):
+        if marker in message:
+            return message
+    return None
 
 
 def wait_for_mail(lab: Lab, node: str, marker: str, timeout: float) -> tuple[str, float]:
     """The delivered message carrying marker, and the seconds it took to appear."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        for message in split_messages(mailbox(lab, node)):
-            if marker in message:
-                return message, time.monotonic() - started
+        message = find_message(lab, node, marker)
+        if message is not None:
+            return message, time.monotonic() - started
         time.sleep(0.2)
     raise MeshError(f"mail {marker} did not reach {node} within {timeout:.0f} s")
-
-
-def split_messages(text: str) -> list[str]:
-    """Messages of an mbox or of concatenated Maildir files (each starts with Return-Path)."""
-    parts, current = [], []
-    for line in text.splitlines(keepends=True):
-        if (line.startswith("From ") or line.startswith("Return-Path:")) and current and (
-            any(not part.startswith("From ") for part in current[:1])
-            or line.startswith("From ")
-        ):
-            parts.append("".join(current))
-            current = []
-        current.append(line)
-    if current:
-        parts.append("".join(current))
-    return parts
 
 
 def poll_now(lab: Lab, leaf: str) -> None:
