@@ -8,9 +8,32 @@ import logging
 import os
 import sys
 import time
+from pathlib import Path
 
 from lab import node, paths, state, teardown
 from lab.runtime import Lab
+
+
+def _up(args: argparse.Namespace) -> int:
+    from lab import up  # imports the program (Pulumi SDK): only for `up`
+
+    started = time.monotonic()
+    lab = Lab()
+    if teardown.leftovers():
+        print("a previous lab is still up: tearing it down first")
+        teardown.down()
+    try:
+        mesh_up = up.bring_up(lab, Path(args.stack))
+        up.check_mail(mesh_up)
+    except up.StepFailed as failed:
+        print(failed, file=sys.stderr)
+        print(f"\nFAILED at step '{failed.step}'. {up.usage_hint()}", file=sys.stderr)
+        return 1
+    print(f"\nuucp-mailmesh lab: mail delivered both ways "
+          f"({time.monotonic() - started:.0f} s in all)\n")
+    print(mesh_up.report.text())
+    print(f"\n{up.usage_hint()}")
+    return 0
 
 
 def _base(args: argparse.Namespace) -> int:
@@ -55,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log every command")
     sub = parser.add_subparsers(dest="command", required=True)
+    up_parser = sub.add_parser(
+        "up", help="boot hub, leaves and internet from the program's render; send mail"
+    )
+    up_parser.add_argument("--stack", default=str(Path(__file__).with_name("Pulumi.lab.yaml")))
     base = sub.add_parser("base", help="build (or find cached) the base root and package repo")
     base.add_argument("--force", action="store_true", help="rebuild even if cached")
     sub.add_parser("down", help="tear down every node, netns, mount and the repo server")
@@ -70,5 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if os.geteuid() != 0:
         parser.error("the lab needs root (namespaces, mounts, nspawn)")
-    handlers = {"base": _base, "down": _down, "status": _status, "shell": _shell, "logs": _logs}
+    handlers = {
+        "up": _up, "base": _base, "down": _down, "status": _status, "shell": _shell, "logs": _logs
+    }
     return handlers[args.command](args)

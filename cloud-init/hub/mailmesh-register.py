@@ -19,6 +19,7 @@ import fcntl
 import ipaddress
 import json
 import os
+import pwd
 import re
 import subprocess
 import sys
@@ -61,7 +62,7 @@ def validate(leaf):
             fail(f"{leaf['leaf']}: bad {key}")
 
 
-def write_atomic(path, text, mode=0o644, group=None):
+def write_atomic(path, text, mode=0o644, owner=None):
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
@@ -70,8 +71,9 @@ def write_atomic(path, text, mode=0o644, group=None):
         f.flush()
         os.fsync(f.fileno())
     os.chmod(tmp, mode)
-    if group:
-        os.chown(tmp, 0, int(subprocess.check_output(["getent", "group", group]).split(b":")[2]))
+    if owner:  # uucp's setuid programs (uucico, uustat run by root) read it as that user
+        entry = pwd.getpwnam(owner)
+        os.chown(tmp, entry.pw_uid, entry.pw_gid)
     changed = not path.exists() or path.read_text() != text
     os.replace(tmp, path)
     return changed
@@ -83,7 +85,7 @@ def load_leaves():
 
 
 def render(leaves, settings):
-    """Every derived file, as {path: (text, mode, group)}."""
+    """Every derived file, as {path: (text, mode, owner)}."""
     header = "# Written by mailmesh-register from /var/lib/mailmesh; do not edit.\n"
     sys_entries, passwd, keys, transport, relay, senders = [], [], [], [], [], []
     for leaf in leaves:
@@ -116,10 +118,11 @@ def render(leaves, settings):
 def rebuild():
     settings = json.loads(SETTINGS.read_text())
     changed = False
-    for path, (text, mode, group) in render(load_leaves(), settings).items():
-        changed |= write_atomic(path, text, mode, group)
+    leaves = load_leaves()
+    for path, (text, mode, owner) in render(leaves, settings).items():
+        changed |= write_atomic(path, text, mode, owner)
     check = subprocess.run(["/usr/lib/uucp/uuchk"], capture_output=True, text=True)
-    if check.returncode != 0:
+    if leaves and check.returncode != 0:  # with no leaf, uuchk fails: "no systems found"
         fail(f"uuchk rejected the UUCP configuration:\n{check.stderr}")
     if changed and subprocess.run(["postfix", "status"], capture_output=True).returncode == 0:
         subprocess.run(["postfix", "reload"], check=True, capture_output=True)
