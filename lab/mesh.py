@@ -8,7 +8,9 @@ over real SSH as the hub's admin user, exactly as `command.remote.Command` would
 from __future__ import annotations
 
 import json
+import os
 import re
+import secrets
 import shlex
 import subprocess
 import time
@@ -44,7 +46,20 @@ class Mail:
 
 def render(stack_file: Path, out_dir: Path) -> RenderResult:
     """The program's offline render, with the secrets the nodes need to boot."""
-    return render_stack(stack_file, out_dir, show_secrets=True)
+    return render_stack(stack_file, out_dir, show_secrets=True, secrets_file=lab_secrets_file())
+
+
+def lab_secrets_file() -> Path:
+    """The lab stack's keySeed: generated once per lab run directory (every render of one
+    lab must derive the same keys), never stored in the repository."""
+    path = paths.run_dir() / "secrets.yaml"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        seed = secrets.token_urlsafe(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(f"uucp-mailmesh:keySeed: {seed}\n")
+    return path
 
 
 def mesh_config(rendered: RenderResult) -> MeshConfig:

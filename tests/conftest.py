@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import sys
 from pathlib import Path
 
@@ -13,8 +14,9 @@ sys.path.insert(0, str(ROOT))
 from components import keys  # noqa: E402
 from components.model import HubConfig, LeafConfig, Relay  # noqa: E402
 
-# A test-only seed; real stacks keep theirs as a Pulumi secret.
-SEED = "test-seed-0123456789abcdefghijklmnopqrstuvwxyz"
+# Generated for each test session: no secret of any test lives in the repository.
+SEED = secrets.token_urlsafe(32)
+RELAY_PASSWORD = secrets.token_urlsafe(12)
 
 
 @pytest.fixture
@@ -32,7 +34,7 @@ def hub_with_relay() -> HubConfig:
     return HubConfig(
         name="hub.mesh.test",
         admin_cidrs=("192.0.2.0/28",),
-        relay=Relay(host="smtp.relay.test", port=587, username="mesh", password="relay-Secr3t"),
+        relay=Relay(host="smtp.relay.test", port=587, username="mesh", password=RELAY_PASSWORD),
     )
 
 

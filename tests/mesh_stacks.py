@@ -7,8 +7,12 @@ renderer's own list.
 
 from __future__ import annotations
 
+import atexit
 import copy
 import gzip
+import secrets
+import shutil
+import tempfile
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -17,6 +21,7 @@ import yaml
 
 from components import keys
 from offline_render import Evaluation, evaluate
+from offline_render.stackfile import load_stack_file
 
 STACKS = Path(__file__).resolve().parent / "stacks"
 NS = "uucp-mailmesh"
@@ -35,8 +40,36 @@ HUB_COMPONENT = "uucp-mailmesh:index:Hub"
 LEAF_COMPONENT = "uucp-mailmesh:index:Leaf"
 
 
+# The stacks' encrypted values, generated for this test session: the repository holds none.
+SESSION_SECRETS = {
+    f"{NS}:keySeed": secrets.token_urlsafe(32),
+    f"{NS}:hub.relay.password": secrets.token_urlsafe(16),
+}
+_DECRYPTED = Path(tempfile.mkdtemp(prefix="mailmesh-test-stacks-"))
+atexit.register(shutil.rmtree, _DECRYPTED, True)
+
+
+@cache
 def stack_file(name: str) -> Path:
-    return STACKS / f"{name}.yaml"
+    """The test stack as the Pulumi CLI would hand it over: secrets decrypted (with this
+    session's values) into a private copy."""
+    stack = load_stack_file(STACKS / f"{name}.yaml", secrets_file=_secrets_file())
+    path = _DECRYPTED / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({"config": stack.config}, sort_keys=False))
+    return path
+
+
+def secrets_file() -> Path:
+    """The session's values for the stacks' encrypted settings, as an offline_render
+    --secrets file."""
+    return _secrets_file()
+
+
+@cache
+def _secrets_file() -> Path:
+    path = _DECRYPTED / "secrets.yaml"
+    path.write_text(yaml.safe_dump(SESSION_SECRETS))
+    return path
 
 
 def stack_config(name: str) -> dict[str, Any]:

@@ -20,8 +20,10 @@ from offline_render.__main__ import main
 from tests.mesh_stacks import (
     NS,
     REGISTRATION,
+    SESSION_SECRETS,
     readable,
     secret_fragments,
+    secrets_file,
     stack_config,
     stack_file,
 )
@@ -210,7 +212,8 @@ def test_encrypted_values_need_a_secrets_file(tmp_path, capsys):
     secrets = tmp_path / "secrets.yaml"
     secrets.write_text(
         yaml.safe_dump(
-            {f"{NS}:keySeed": SEED, f"{NS}:hub.relay.password": "relay-Passw0rd-for-tests"}
+            {f"{NS}:keySeed": SEED,
+             f"{NS}:hub.relay.password": SESSION_SECRETS[f"{NS}:hub.relay.password"]}
         )
     )
     with_secrets = render_stack(encrypted, tmp_path / "out", secrets_file=secrets)
@@ -257,7 +260,8 @@ def test_the_example_stack_documents_every_setting_and_renders(tmp_path):
         assert f"{key}:" in text, key
     assert 'pulumi config set --secret keySeed "$(openssl rand -base64 32)"' in text
     assert "pulumi config set --secret --path 'hub.relay.password'" in text
-    result = render_stack(example, tmp_path)
+    assert "{secure:" in text  # no secret in the example, not even a made-up one
+    result = render_stack(example, tmp_path, secrets_file=secrets_file())
     assert sorted(result.evaluation.outputs["leaves"].value) == [
         "alpha.example.org",
         "beta.example.com",

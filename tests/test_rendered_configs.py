@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from components import keys, registration, render
-from tests.conftest import ROOT, SEED
+from tests.conftest import RELAY_PASSWORD, ROOT, SEED
 from tests.rendered import extract, files_of, parse_user_data
 
 UUCHK = "/usr/lib/uucp/uuchk"
@@ -200,7 +200,7 @@ def test_hub_main_cf_is_valid_and_not_an_open_relay(tmp_path, hub, hub_with_rela
         assert settings["relayhost"] == "[smtp.relay.test]:587"
         assert settings["smtp_tls_security_level"] == "encrypt"
         sasl = written["/etc/postfix/mailmesh/sasl_passwd"]
-        assert sasl.read_text() == "[smtp.relay.test]:587 mesh:relay-Secr3t\n"
+        assert sasl.read_text() == f"[smtp.relay.test]:587 mesh:{RELAY_PASSWORD}\n"
         assert files_of(hub_user_data(config))["/etc/postfix/mailmesh/sasl_passwd"][
             "permissions"
         ] == "0600"
