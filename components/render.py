@@ -38,13 +38,19 @@ class Tuning:
     uucp_config_lines: tuple[str, ...] = ()
 
     def sys_lines(self, command_path: str) -> list[str]:
-        """The sys-entry lines both ends share, about what a call may do."""
+        """The sys-entry lines both ends share, about what a call may do.
+
+        No `sequence true`: Taylor's conversation counts live in each end's spool, so a
+        rebuilt hub (or a rebuilt leaf) starts from zero while the other end does not, and
+        every call after that fails with BADSEQ, for good (measured in the lab). They would
+        only detect a caller with the leaf's key, source address and password: one that
+        already is the leaf.
+        """
         return [
             f"protocol {self.protocol}",
             "commands rmail",
             f"command-path {command_path}",
             "send-request no",
-            "sequence true",
             f"free-space {self.free_space}",
             "max-remote-debug none",
         ]

@@ -129,12 +129,6 @@ def rebuild():
     return changed
 
 
-def reset_sequence(name):
-    """A recreated leaf starts counting calls from zero again: forget the old count."""
-    for path in (Path("/var/spool/uucp/.Sequence") / name, Path("/var/spool/uucp") / name / "SEQF"):
-        path.unlink(missing_ok=True)
-
-
 def register():
     leaf = json.load(sys.stdin)
     validate(leaf)
@@ -146,8 +140,6 @@ def register():
     path = STATE / "leaves" / f"{name}.json"
     previous = json.loads(path.read_text()) if path.exists() else None
     write_atomic(path, json.dumps(leaf, indent=2, sort_keys=True) + "\n", 0o600)
-    if previous is None or previous.get("instanceId") != leaf["instanceId"]:
-        reset_sequence(name)
     changed = rebuild()
     state = "unchanged" if previous == leaf and not changed else "registered"
     print(f"{name}: {state} (registration {leaf['registrationId']}, address {leaf['address']}, "
