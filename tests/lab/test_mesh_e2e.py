@@ -266,3 +266,38 @@ def test_a_rebuilt_hub_takes_every_leaf_back(up: MeshUp):
                                        MAIL_TIMEOUT)
     print(f"after the rebuild: out in {out_seconds:.1f} s, in in {in_seconds:.1f} s; "
           "the leaves trusted the new hub (pinned key) and it accepted their calls")
+
+
+def test_no_secret_in_registration_output_logs_or_report(up: MeshUp):
+    """The leaves' passwords and private keys, the admin key and keySeed: not in what the
+    registration prints, not in any node's logs, not in the lab's report."""
+    lab, rendered = up.lab, up.rendered
+    config = mesh.mesh_config(rendered)
+    seed = config.key_seed
+    secrets = [seed, *private_key_lines(keys.admin_keypair(seed, HUB).private_openssh),
+               *private_key_lines(keys.hub_host_keypair(seed, HUB).private_openssh)]
+    for leaf in config.leaves:
+        secrets.append(keys.leaf_password(seed, leaf.name, leaf.key_version))
+        secrets += private_key_lines(
+            keys.leaf_keypair(seed, leaf.name, leaf.key_version).private_openssh)
+    create = rendered.path(f"registrations/{LEAF2}/create.sh").read_text().strip()
+    stdin = rendered.path(f"registrations/{LEAF2}/stdin.json").read_bytes()
+    done = mesh.admin_ssh(rendered, create, stdin)
+    printed = (done.stdout + done.stderr).decode(errors="replace")
+    logs = {node: node_text(lab, node, "journalctl --no-pager -o cat; cat /var/log/uucp/* "
+                            "/var/log/cloud-init*.log /var/log/*.log 2>/dev/null")
+            for node in (HUB, *mesh.leaf_names(rendered))}
+    report = up.report.text()
+    print(f"searched {len(secrets)} secret values in the registration output "
+          f"({len(printed)} chars), {sum(map(len, logs.values()))} chars of node logs and "
+          f"the report")
+    assert done.returncode == 0 and "unchanged" in printed
+    for secret in secrets:
+        assert secret not in printed
+        assert secret not in report
+        for node, text in logs.items():
+            assert secret not in text, node
+
+
+def private_key_lines(private_openssh: str) -> list[str]:
+    return [line for line in private_openssh.splitlines() if not line.startswith("-----")]
