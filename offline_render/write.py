@@ -14,7 +14,9 @@ import base64
 import gzip
 import hashlib
 import json
+import re
 import shutil
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,10 +26,12 @@ import yaml
 from components import keys
 from components.model import MeshConfig
 from components.render import compress_user_data
-from offline_render.evaluate import Evaluation
+from offline_render.evaluate import Evaluation, no_cyclic_gc
 from offline_render.mocks import Registration
 
 MASK = "[secret]"
+# libyaml's emitter when PyYAML has it: the same text as the pure-Python one, much faster.
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 HUB_INSTANCE = "aws:ec2/instance:Instance"
 LEAF_INSTANCE = "gcp:compute/instance:Instance"
 LEAF_COMPONENT = "uucp-mailmesh:index:Leaf"
@@ -93,7 +97,18 @@ def secret_values(mesh: MeshConfig) -> list[str]:
 
 class Masker:
     """Replaces secrets in text. Multi-line secrets (private keys) go line by line, because
-    YAML block scalars indent them; the armour lines (-----BEGIN ...) are not secret."""
+    YAML block scalars indent them; the armour lines (-----BEGIN ...) are not secret.
+
+    The same result as trying every piece on every text, longest first, without its cost
+    (pieces x texts: most of the render's time with hundreds of leaves). An occurrence of a
+    piece of at least 2k-1 characters covers a k-character block of the text aligned at a
+    multiple of k, starting at one of the piece's first k offsets: only the pieces indexed
+    under the text's aligned blocks are tried, where the block says. Pieces shorter than
+    that, or that could only appear next to an inserted MASK, are tried on every text.
+    """
+
+    BLOCK = 8
+    _blocks = re.compile(f".{{{BLOCK}}}", re.DOTALL)
 
     def __init__(self, secrets: list[str]) -> None:
         pieces = {
@@ -103,17 +118,52 @@ class Masker:
             if line.strip() and not line.strip().startswith("-----")
         }
         self.pieces = sorted(pieces, key=lambda p: (-len(p), p))
+        self._rank = {piece: rank for rank, piece in enumerate(self.pieces)}
+        self._always: list[str] = []  # tried on every text
+        # block -> (offset of the block in the piece, length of the piece) -> pieces
+        self._by_block: dict[str, dict[tuple[int, int], set[str]]] = {}
+        k = self.BLOCK
+        for piece in self.pieces:
+            if len(piece) < 2 * k - 1 or "[" in piece or "]" in piece or piece in MASK:
+                self._always.append(piece)
+                continue
+            for offset in range(k):
+                shapes = self._by_block.setdefault(piece[offset : offset + k], {})
+                shapes.setdefault((offset, len(piece)), set()).add(piece)
+
+    def _found(self, text: str) -> set[str]:
+        """The indexed pieces that occur in text."""
+        blocks = self._blocks.findall(text)
+        hits = self._by_block.keys() & set(blocks)
+        found: set[str] = set()
+        if not hits:
+            return found
+        for index, block in enumerate(blocks):
+            if block in hits:
+                for (offset, length), pieces in self._by_block[block].items():
+                    start = index * self.BLOCK - offset
+                    if start >= 0 and (here := text[start : start + length]) in pieces:
+                        found.add(here)
+        return found
 
     def __call__(self, text: str) -> str:
-        for piece in self.pieces:
+        for piece in sorted(self._found(text).union(self._always), key=self._rank.__getitem__):
             text = text.replace(piece, MASK)
         return text
 
     def leaks(self, text: str) -> bool:
-        return any(piece in text for piece in self.pieces if len(piece) >= 8)
+        short = any(piece in text for piece in self._always if len(piece) >= 8)
+        return short or bool(self._found(text))
 
 
 def write_render(
+    evaluation: Evaluation, out_dir: Path, *, stack: str, show_secrets: bool
+) -> Written:
+    with no_cyclic_gc():
+        return _write_render(evaluation, out_dir, stack=stack, show_secrets=show_secrets)
+
+
+def _write_render(
     evaluation: Evaluation, out_dir: Path, *, stack: str, show_secrets: bool
 ) -> Written:
     mesh = evaluation.mesh
@@ -131,9 +181,12 @@ def write_render(
     files[f"nodes/{mesh.hub.name}/user-data.txt"] = hub_text.encode()
 
     leaf_names = {leaf.resource_name: leaf.name for leaf in mesh.leaves}
+    children_of: dict[str, list[Registration]] = defaultdict(list)
+    for registration in evaluation.registrations:
+        children_of[registration.parent].append(registration)
     for component in evaluation.find(LEAF_COMPONENT):
         node = leaf_names[component.name]
-        children = evaluation.children(component.urn)
+        children = children_of[component.urn]
         instance = _only(children, LEAF_INSTANCE)
         user_data = instance.inputs["metadata"]["user-data"]
         files[f"nodes/{node}/user-data"] = keep(user_data).encode()
@@ -219,8 +272,9 @@ def _resources_text(listing: list[dict[str, Any]]) -> str:
             lines.append(f"  option {key}: {json.dumps(value, sort_keys=True)}")
         if entry["inputs"]:
             lines.append("  inputs:")
-            dumped = yaml.safe_dump(
-                entry["inputs"], sort_keys=True, default_flow_style=False, width=1000
+            dumped = yaml.dump(
+                entry["inputs"], Dumper=_Dumper, sort_keys=True, default_flow_style=False,
+                width=1000,
             )
             lines.extend(f"    {line}" for line in dumped.splitlines())
         blocks.append("\n".join(lines))
