@@ -104,6 +104,10 @@ def render(leaves, settings):
         for domain in leaf["domains"]:
             transport.append(f"{domain} uucp:{name}\n")
             relay.append(f"{domain} {name}\n")
+        if name not in leaf["domains"]:
+            # The hub's own notices (uuxqt's to leaf!root) reach the leaf by its node name;
+            # routed only, not relayed: the internet still cannot mail it.
+            transport.append(f"{name} uucp:{name}\n")
         senders.append(f"{name} {' '.join(leaf['domains'])}\n")
     return {
         "/etc/uucp/sys": (header + "".join(sys_entries), 0o640, "uucp"),
