@@ -17,6 +17,7 @@ import pytest
 
 from lab import node, paths, procs, teardown
 from lab.runtime import INTERNET_FQDN, INTERNET_USER_DATA, Lab
+from tests.lab.isolation import isolated_lab
 
 pytestmark = [
     pytest.mark.lab,
@@ -95,14 +96,7 @@ print(round(time.monotonic() - started, 3))
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
-    # A lab of its own (prefix, run dir): the tests neither meet nor tear down a lab that a
-    # developer has running on the same machine.
-    saved = {key: os.environ.get(key) for key in ("MAILMESH_LAB_PREFIX", "MAILMESH_LAB_RUN")}
-    os.environ["MAILMESH_LAB_RUN"] = f"{paths.run_dir()}-test"
-    os.environ["MAILMESH_LAB_PREFIX"] = "mmtest"
-    the_lab = Lab()
-    try:
-        the_lab.down()  # whatever an earlier crashed run left
+    with isolated_lab("mmtest") as the_lab:
         the_lab.ensure_base()
         the_lab.start_switch()
         the_lab.boot_internet(INTERNET, hosts={NODE: NODE_ADDRESS})
@@ -111,14 +105,6 @@ def lab() -> Iterator[Lab]:
         for name, verdict in ready.items():
             assert verdict.ok, f"{name}: {verdict.status}\n{the_lab.diagnostics(name)}"
         yield the_lab
-    finally:
-        report = the_lab.down()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        assert report.leftovers == []
 
 
 def run_in(lab: Lab, node: str, *argv: str, input: bytes | None = None) -> str:
