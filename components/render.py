@@ -27,16 +27,32 @@ EC2_USER_DATA_LIMIT = 16 * 1024
 
 @dataclass(frozen=True)
 class Tuning:
-    """How the UUCP link runs; the benchmarks (benchmarks/) chose these defaults."""
+    """How the UUCP link runs. The defaults are what `bash benchmarks/run` measured best on
+    the lab (benchmarks/results/latest.md; README "Benchmarks"): leaf sendmail to hub mailbox
+    in about 0.3 s instead of 1.4-2.3 s, none left for the next poll, bulk about 3 x faster."""
 
+    # i: windowed, checked, both directions at once. t was no better; e (one stream per
+    # file) cost about 2 s per call and a third of the bulk rate.
     protocol: str = "i"
-    # A pty on the hub's side avoids a fixed 2 s sleep of uucico closing a non-tty port,
-    # but needs `pty` in the key's options; with it EscapeChar none is vital.
-    pty: bool = False
+    # A pty on the hub's side avoids a fixed 2 s sleep of uucico closing a non-tty port (it
+    # delayed the end of every call, uuxqt and the leaf's next call). It needs `pty` in the
+    # key's options (still `restrict`, `from=` and the forced command) and `PermitTTY yes`
+    # for uucp; uucico puts the pty in raw mode (no echo, no signal keys) before it asks for
+    # the password, and EscapeChar none keeps the client from cutting the stream.
+    pty: bool = True
     # Postfix's uucp pipe: without -r, uux starts uucico to call the hub at once.
     uux_flags: str = "-n -z"
+    # Instead, uux only queues (-r) and a systemd path unit starts the leaf's call service
+    # whenever its queue for the hub is not empty, again after a call that ended with mail
+    # queued during its close (uux's own uucico found the system locked and left such mail
+    # for the next poll: a quarter of the messages sent one after another, measured).
+    call_on_queue: bool = True
     free_space: int = 64 * 1024 * 1024
-    uucp_config_lines: tuple[str, ...] = ()
+    # Extra lines of /etc/uucp/config on both ends. run-uuxqt 1: the hub's uucico starts
+    # uuxqt for each message as it arrives, not once the call is over; max-uuxqts 4: up to
+    # four of them hand mail to Postfix at once (uuxqt alone is serial). The leaf's calls run
+    # with -q and deliver after the call, so there they change nothing.
+    uucp_config_lines: tuple[str, ...] = ("run-uuxqt 1", "max-uuxqts 4")
 
     def sys_lines(self, command_path: str) -> list[str]:
         """The sys-entry lines both ends share, about what a call may do.
@@ -121,6 +137,7 @@ def render_leaf_user_data(
         "password": password,
         "poll_interval": poll_interval,
         "tuning": tuning,
+        "call_on_queue": tuning.call_on_queue,
     }
     return _cloud_config("leaf", context)
 

@@ -113,6 +113,7 @@ def test_leaf_ssh_client_config_is_accepted_by_openssh(tmp_path, hub, leaf, host
     assert effective["identitiesonly"] == "yes"
     assert effective["batchmode"] == "yes"
     assert effective["escapechar"] == "none"
+    assert effective["requesttty"] == "force"  # the hub's uucico on a pty: no 2 s close
     assert effective["hostkeyalias"] == hub.name
 
 
@@ -163,7 +164,9 @@ def test_hub_uucp_config_with_registered_leaves_passes_uuchk(tmp_path, hub, leaf
     assert "May execute rmail" in result.stdout
     key_line = files["/etc/mailmesh/uucp_authorized_keys"][0].splitlines()[-1]
     forced = f'command="/usr/sbin/uucico -l -u {leaf.name}"'
-    assert key_line.startswith(f'restrict,from="198.51.100.20",{forced} ssh-ed25519 ')
+    # `pty` (DEFAULT_TUNING.pty, chosen by benchmarks/) is the only option back on after
+    # restrict: no forwarding of any kind; the source address and the command stay forced.
+    assert key_line.startswith(f'restrict,pty,from="198.51.100.20",{forced} ssh-ed25519 ')
 
 
 def postconf_check(tmp_path: Path, main_cf: Path) -> dict[str, str]:
@@ -256,6 +259,9 @@ def test_hub_sshd_config_passes_sshd_test_mode(tmp_path, hub):
     assert "allowtcpforwarding no" in uucp
     assert "allowusers mailmesh-admin@192.0.2.0/28" in uucp
     assert "permitrootlogin no" in uucp
+    assert "permittty yes" in uucp  # for the `pty` key option; nobody else gets one
+    admin = effective("mailmesh-admin", "192.0.2.1")
+    assert "permittty yes" in admin or "permittty" not in admin
 
 
 def test_hub_scripts_and_tools_parse(tmp_path, hub):
@@ -276,3 +282,37 @@ def test_uucp_shell_runs_only_the_forced_uucico(tmp_path, hub):
                  ["-c", "/usr/sbin/uucico -l -u leaf1 -x9"], ["-i"]):
         result = run(["sh", shell, *argv], env=env)
         assert result.returncode == 1, (argv, result)
+
+
+def test_leaf_calls_the_hub_whenever_mail_is_queued(hub, leaf, host_key):
+    """DEFAULT_TUNING.call_on_queue: uux only queues, a path unit on the queue starts the
+    call service, which has no start rate limit and backs off after a failed call."""
+    files = files_of(leaf_user_data(leaf, hub, host_key))
+    path_unit = files["/etc/systemd/system/mailmesh-send.path"]["content"]
+    assert f"DirectoryNotEmpty=/var/spool/uucp/{hub.name}/C." in path_unit
+    assert "Unit=mailmesh-poll.service" in path_unit
+    setup = files["/usr/local/lib/mailmesh/leaf-setup"]["content"]
+    assert "argv=uux -r -n -z -a$sender" in setup
+    assert "systemctl enable --now mailmesh-send.path" in setup
+    service = files["/etc/systemd/system/mailmesh-poll.service"]["content"]
+    assert "StartLimitIntervalSec=0" in service
+    assert '"$SERVICE_RESULT" != success' in service
+    assert "AccuracySec=100ms" in files["/etc/systemd/system/mailmesh-poll.timer"]["content"]
+    config = files["/etc/uucp/config"]["content"]
+    assert "run-uuxqt 1\nmax-uuxqts 4\n" in config
+
+
+
+def test_leaf_systemd_units_parse(tmp_path, hub, leaf, host_key):
+    """systemd's own parser knows every key (the lab boots them for real)."""
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("no systemd-analyze")
+    written = extract(leaf_user_data(leaf, hub, host_key), tmp_path)
+    units = [written[f"/etc/systemd/system/mailmesh-{name}"]
+             for name in ("poll.service", "poll.timer", "send.path")]
+    result = run([analyze, "verify", "--man=no", *map(str, units)])
+    bad = ("Unknown", "Invalid", "Failed to parse", "Missing", "ignoring")
+    problems = [line for line in (result.stdout + result.stderr).splitlines()
+                if any(word in line for word in bad)]
+    assert not problems, result.stdout + result.stderr
