@@ -1,0 +1,1 @@
+"""Benchmarks of the mesh on the lab and of the program at scale: `bash benchmarks/run`."""
