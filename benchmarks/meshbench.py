@@ -49,8 +49,9 @@ SSH_CONFIG = "/etc/uucp/mailmesh/ssh_config"
 class Sizes:
     latency_messages: int = 50
     latency_size: int = 1024
+    # Sent poll interval / count apart: their arrival phases against the leaf's polls cover
+    # one whole interval evenly, so the median is not biased by when the phase starts.
     inbound_messages: int = 8
-    inbound_gap: float = 1.7  # s between inbound messages; not a divisor of the poll interval
     batch_messages: int = 1000
     batch_size: int = 4096
     bulk_bytes: int = 20 * MB
@@ -199,7 +200,7 @@ class MeshBench:
             sent = self.drive(
                 INTERNET_NAME, "smtp-spread", self.hub_address, "alice@internet.test",
                 f"{mesh.MAILBOX_USER}@{LEAF_DOMAIN}", str(self.sizes.inbound_messages),
-                str(self.sizes.inbound_gap),
+                str(self.poll_interval / self.sizes.inbound_messages),
             )["sent"]
             seen = watch.wait([s["marker"] for s in sent], timeout=3 * self.poll_interval + 60)
         finally:
