@@ -6,7 +6,7 @@ adds every attack to a tally (tried, refused, and the log line that names the re
 last test prints the totals.
 
 - Identity: a leaf's key, source address and UUCP password all have to match one leaf, and
-  nothing else than `uucico -l -u <leaf>` runs for a key (no shell, no command, no pty, no
+  nothing else than `uucico -l -u <leaf>` runs for a key (no shell, no command, no
   forwarding, no remote command but rmail, no file requests).
 - Sender binding: mail a leaf brings to the hub must carry one of its own domains as envelope
   sender (cloud-init/hub/rmail-sender-check.py under the hub's uuxqt); bounces still pass.
@@ -310,14 +310,15 @@ def test_a_leaf_key_gives_nothing_but_uucico(up: MeshUp, tally: Tally):
     print("\nleaf1's key from leaf1: everything but a UUCP call")
     ssh = f"ssh {SSH_OPTIONS} -i {LEAF_KEY}"
     target = f"uucp@{hub_address(up)}"
-    session = (f"Starting session: forced-command (key-option) '/usr/sbin/uucico -l -u {LEAF1}'"
-               f" for uucp from {mesh.addresses(up.rendered)[LEAF1]}")
+    # The default link runs the forced uucico on a pty (Tuning.pty): "... on pts/N for uucp".
+    session = f"Starting session: forced-command (key-option) '/usr/sbin/uucico -l -u {LEAF1}'"
+    source = f"for uucp from {mesh.addresses(up.rendered)[LEAF1]}"
     with poll_timer_stopped(lab, LEAF1):  # leaf1's only ssh sessions are these
         # A shell: the forced uucico asks for its password; shell input is a wrong password.
         mark = log.mark()
         _, out = sh(lab, LEAF1, f"printf 'id\\necho SHELL-$((6*7))\\n' | timeout 20 {ssh} "
                                 f"{target}; echo exit=$?")
-        logged = log.wait(mark, session, "Bad login")
+        logged = log.wait(mark, session, source, "Bad login")
         print(f"    shell: got {said(out)!r}")
         tally.record("a shell through leaf1's key",
                      "Password:" in out and "uid=" not in out and "SHELL-42" not in out, logged)
@@ -332,13 +333,14 @@ def test_a_leaf_key_gives_nothing_but_uucico(up: MeshUp, tally: Tally):
 
         mark = log.mark()
         _, out = sh(lab, LEAF1, f"printf 'id\\n' | timeout 20 {ssh} -tt {target}; echo exit=$?")
-        logged = log.wait(mark, session)
+        logged = log.wait(mark, session, source)
         sessions = [line for line in log.since(mark).splitlines() if "Starting session" in line]
         print(f"    pty (-tt): got {said(out)!r}")
+        # The key grants a pty (the link runs on one), but only to the forced uucico.
         tally.record("a pty request (ssh -tt)",
-                     "PTY allocation request failed" in out and "uid=" not in out
-                     and not any("/dev/pts" in line for line in sessions),
-                     logged + " (no tty: a granted one would read 'on /dev/pts/N')")
+                     "uid=" not in out and bool(sessions)
+                     and all("forced-command" in line for line in sessions),
+                     logged + " (the pty carries the forced uucico only)")
 
         mark = log.mark()
         _, out = sh(lab, LEAF1, f"""
@@ -391,7 +393,7 @@ setsid sh /tmp/agent-try > /tmp/agent-try.out 2>&1 < /dev/null &""")
         assert pid, "the agent-forwarding session never reached the hub"
         hub_side = sh(lab, HUB, f"tr '\\0' '\\n' < /proc/{pid[0]}/environ | grep -c "
                                 "SSH_AUTH_SOCK; ls -d /tmp/ssh-* 2>&1")[1]
-        logged = log.wait(mark, session, "Bad login")
+        logged = log.wait(mark, session, source, "Bad login")
         wait_until(lambda: "exit=" in sh(lab, LEAF1, "cat /tmp/agent-try.out")[1], 30)
         print(f"    agent forwarding (-A): hub side during the session: "
               f"{' '.join(hub_side.split())}")
