@@ -316,3 +316,29 @@ def test_leaf_systemd_units_parse(tmp_path, hub, leaf, host_key):
     problems = [line for line in (result.stdout + result.stderr).splitlines()
                 if any(word in line for word in bad)]
     assert not problems, result.stdout + result.stderr
+
+
+def test_hub_runs_waiting_mail_jobs_and_never_cuts_one(tmp_path, hub):
+    """uuxqt's jobs on the hub survive a shutdown whole and run after the next boot
+    (tests/lab/test_faults.py: a hub reboot lost mail without either)."""
+    written = extract(hub_user_data(hub), tmp_path)
+    service = written["/etc/systemd/system/mailmesh-uuxqt.service"].read_text()
+    assert "ExecStart=/usr/sbin/uuxqt\n" in service and "User=uucp\n" in service
+    assert "KillMode=mixed\n" in service  # SIGTERM to uuxqt alone, never to its job
+    timer = written["/etc/systemd/system/mailmesh-uuxqt.timer"].read_text()
+    assert "OnBootSec=" in timer and "OnUnitActiveSec=" in timer
+    assert "systemctl enable --now mailmesh-uuxqt.timer" in written[
+        "/usr/local/lib/mailmesh/hub-setup"].read_text()
+    # The forced uucico (and the uuxqt and rmail it starts) inherit SIGTERM ignored.
+    shell = written["/usr/local/lib/mailmesh/uucp-shell"].read_text()
+    assert "trap '' TERM\nexec /usr/sbin/uucico -l -u" in shell
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("no systemd-analyze")
+    result = run([analyze, "verify", "--man=no",
+                  str(written["/etc/systemd/system/mailmesh-uuxqt.service"]),
+                  str(written["/etc/systemd/system/mailmesh-uuxqt.timer"])])
+    bad = ("Unknown", "Invalid", "Failed to parse", "Missing", "ignoring")
+    problems = [line for line in (result.stdout + result.stderr).splitlines()
+                if any(word in line for word in bad)]
+    assert not problems, result.stdout + result.stderr

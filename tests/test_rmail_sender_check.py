@@ -105,3 +105,22 @@ def test_a_refused_message_bounces_to_the_leafs_postmaster_with_the_reason(
     assert "UUCP forwarding chain" in text and "alice@internet.example" in text
     assert "remote from leaf2.example" in text  # the start of the refused message
 
+
+
+@pytest.mark.parametrize(("script", "status"), [
+    ("cat > /dev/null; kill -TERM $$", 75),  # killed: uuxqt keeps the job (EX_TEMPFAIL)
+    ("exit 75", 75),  # sendmail's own temporary failure, before reading anything
+    ("cat > /dev/null; exit 69", 69),  # a final failure stays final
+])
+def test_sendmail_cut_short_leaves_the_job_to_uuxqt_for_later(rmail, tmp_path, monkeypatch,
+                                                               script, status):
+    """A job killed half-way is a final failure for uuxqt (filed under .Failed, the message
+    lost); a signal death of sendmail comes back as EX_TEMPFAIL instead."""
+    fake = tmp_path / "dying-sendmail"
+    fake.write_text(f"#!/bin/sh\n{script}\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(rmail, "SENDMAIL", str(fake))
+    monkeypatch.setenv("UU_MACHINE", LEAF)
+    body = ENVELOPE + MESSAGE + b"x" * (1 << 20)  # more than a pipe holds
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(body)))
+    assert rmail.main(["rmail", "alice@internet.example"]) == status

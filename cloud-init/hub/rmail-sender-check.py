@@ -18,6 +18,7 @@ senders with routing characters (! % @ : in the local part), are refused.
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import syslog
@@ -29,6 +30,7 @@ ANY_ENVELOPE = re.compile(rb"^>?From ")
 # RFC 5322 atext and dots, minus the characters that route mail elsewhere.
 LOCAL_PART = re.compile(r"^[A-Za-z0-9#$&'*+/=?^_`{|}~.-]+$")
 NULL_SENDERS = ("<>", "MAILER-DAEMON")
+EX_TEMPFAIL = 75  # uuxqt keeps the job and runs it again later; any other failure is final
 
 
 def leaf_domains(leaf):
@@ -95,12 +97,30 @@ def main(argv):
         return 0  # handled: the bounce went to the leaf; uuxqt must not notify the forger
     sendmail = subprocess.Popen([SENDMAIL, "-i", "-f", sender, "--", *recipients],
                                 stdin=subprocess.PIPE)
-    sendmail.stdin.write(second)
-    while chunk := sys.stdin.buffer.read(1 << 16):
-        sendmail.stdin.write(chunk)
-    sendmail.stdin.close()
-    return sendmail.wait()
+    try:
+        sendmail.stdin.write(second)
+        while chunk := sys.stdin.buffer.read(1 << 16):
+            sendmail.stdin.write(chunk)
+        sendmail.stdin.close()
+    except BrokenPipeError:
+        pass  # sendmail stopped reading: its status below says why
+    status = sendmail.wait()
+    # Killed by a signal: the message may not have reached the queue; a final failure here
+    # would make uuxqt file the job under .Failed and the mail would be lost. Try again later.
+    return EX_TEMPFAIL if status < 0 else status
+
+
+def ignore_shutdown_signals():
+    """This job must never die half-way of a shutdown's SIGTERM: uuxqt counts that as a final
+    failure and files the job under .Failed, the message lost (measured on a hub reboot,
+    tests/lab/test_faults.py). uucp-shell starts uucico, hence uuxqt and this job, with SIGTERM
+    ignored, and mailmesh-uuxqt.service signals uuxqt alone. Ignoring it here too covers a
+    uuxqt started any other way (from the moment Python runs this), and sendmail and postdrop
+    inherit the ignore, so the hand-off to Postfix's queue completes."""
+    for number in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(number, signal.SIG_IGN)
 
 
 if __name__ == "__main__":
+    ignore_shutdown_signals()
     sys.exit(main(sys.argv))

@@ -22,4 +22,11 @@ fi
 case "$4" in
     "" | *[!a-z0-9.-]*) logger -p auth.warning -t mailmesh-uucp-shell "bad leaf name"; exit 1 ;;
 esac
+# A shutdown (or the end of this session) sends SIGTERM to every process of the session at
+# once: uucico, the uuxqt it starts and the rmail job uuxqt runs. A job killed half-way is a
+# final failure for uuxqt, which files it under .Failed: the message was lost (measured,
+# tests/lab/test_faults.py). uucico and uuxqt keep a signal ignored that they inherit ignored,
+# and so do their children, so the job always completes its hand-off to Postfix. The SIGHUP
+# that comes with it still ends the call and makes uuxqt stop after the job at hand.
+trap '' TERM
 exec /usr/sbin/uucico -l -u "$4"
