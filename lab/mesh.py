@@ -11,7 +11,6 @@ import json
 import os
 import re
 import secrets
-import shlex
 import subprocess
 import time
 import uuid
@@ -265,6 +264,3 @@ def poll_now(lab: Lab, leaf: str) -> None:
     """Have the leaf call the hub at once (what its timer does every pollInterval)."""
     lab.exec(leaf, ["systemctl", "start", "mailmesh-poll.service"], timeout=120)
 
-
-def shell_quote(argv: Iterable[str]) -> str:
-    return " ".join(shlex.quote(a) for a in argv)
